@@ -56,6 +56,8 @@ size_t ab_dec_format(struct ab_dec d, char *buf);
 /*
  * Writes the value with exactly `frac` fractional digits (0..8), as Binance
  * prints them ("50000.00000000" for frac 8). Returns the length written.
+ * Digits beyond `frac` are truncated toward zero, never rounded ("-0.001"
+ * with frac 2 is "0.00"); frac outside 0..8 is clamped.
  */
 size_t ab_dec_format_fixed(struct ab_dec d, int frac, char *buf);
 

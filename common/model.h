@@ -48,9 +48,9 @@ struct ab_level {
 /* One diff-depth event: levels to set for update ids first_id..last_id. */
 struct ab_book_delta {
     char symbol[AB_SYMBOL_MAX];
-    int64_t event_time; /* E, ms */
-    uint64_t first_id;  /* U */
-    uint64_t last_id;   /* u */
+    int64_t event_time;    /* E, ms */
+    uint64_t first_id;     /* U */
+    uint64_t last_id;      /* u */
     struct ab_level *bids; /* owned; n_bids entries, exchange order */
     struct ab_level *asks; /* owned; n_asks entries */
     size_t n_bids, n_asks;
