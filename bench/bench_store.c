@@ -1,0 +1,455 @@
+/*
+ * bench_store: how fast can candle upserts go into PostgreSQL?
+ *
+ *   bench_store DATABASE_URL [rows]      (default 50000 rows)
+ *
+ * Compares ways to upsert `rows` distinct 1m candles into candlesticks, each
+ * twice: into an empty key range ("insert") and again over the existing rows
+ * ("update", the ON CONFLICT DO UPDATE path). Prints rows/s per method. The
+ * schema is created by a store (migrations) first; the benchmark rows use
+ * the symbol BENCHUSDT and are deleted before and after. Not run by tests.
+ *
+ * Methods: per-row prepared upsert (autocommit / one transaction / pipeline
+ * mode), multi-row VALUES upsert, COPY into a temp table then INSERT ...
+ * SELECT ... ON CONFLICT, the store's unnest-of-arrays upsert, and the store
+ * itself end to end (store_put_candle + store_flush). The store.c header
+ * comment records the results and the choice.
+ */
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/decimal.h"
+#include "common/err.h"
+#include "common/interval.h"
+#include "common/model.h"
+#include "pgsql.h"
+#include "store.h"
+
+#define NCOL   PG_UPSERT_CANDLES_NPARAMS
+#define VALMAX 48
+#define T0     1500000000000LL /* a minute boundary in 2017 */
+
+static size_t n_rows = 50000;
+/* Row values as text, row-major: vals[row][col]. */
+static char (*vals)[NCOL][VALMAX];
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(PGconn *c, const char *what)
+{
+    fprintf(stderr, "bench_store: %s: %s\n", what, PQerrorMessage(c));
+    exit(1);
+}
+
+static void exec_ok(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "bench_store: %s: %s\n", sql, PQresultErrorMessage(r));
+        exit(1);
+    }
+    PQclear(r);
+}
+
+/* Fills vals for pass `pass` (prices differ per pass so updates change rows). */
+static void make_rows(int pass)
+{
+    for (size_t i = 0; i < n_rows; i++) {
+        char(*v)[VALMAX] = vals[i];
+        int64_t open = T0 + (int64_t)i * 60000;
+        long p = 20000 + (long)(i % 5000) + pass;
+
+        snprintf(v[0], VALMAX, "BENCHUSDT");
+        snprintf(v[1], VALMAX, "1m");
+        snprintf(v[2], VALMAX, "%" PRId64, open);
+        snprintf(v[3], VALMAX, "%ld.12345678", p);
+        snprintf(v[4], VALMAX, "%ld.5", p + 10);
+        snprintf(v[5], VALMAX, "%ld.25", p - 10);
+        snprintf(v[6], VALMAX, "%ld.87654321", p);
+        snprintf(v[7], VALMAX, "12.34567800");
+        snprintf(v[8], VALMAX, "%zu", 100 + i % 900);
+        snprintf(v[9], VALMAX, "6.1");
+        snprintf(v[10], VALMAX, "123456.78901234");
+        snprintf(v[11], VALMAX, "%" PRId64, open + 59999);
+        snprintf(v[12], VALMAX, "246913.57802468");
+        snprintf(v[13], VALMAX, "%s", pass > 0 ? "t" : "f");
+        snprintf(v[14], VALMAX, "ws");
+    }
+}
+
+static void row_params(size_t i, const char **p)
+{
+    for (int k = 0; k < NCOL; k++) {
+        p[k] = vals[i][k];
+    }
+}
+
+static void m_per_row(PGconn *c, bool tx)
+{
+    if (tx) {
+        exec_ok(c, "BEGIN");
+    }
+    for (size_t i = 0; i < n_rows; i++) {
+        const char *p[NCOL];
+        PGresult *r;
+
+        row_params(i, p);
+        r = PQexecPrepared(c, "b_one", NCOL, p, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            die(c, "per-row upsert");
+        }
+        PQclear(r);
+    }
+    if (tx) {
+        exec_ok(c, "COMMIT");
+    }
+}
+
+static void m_per_row_autocommit(PGconn *c)
+{
+    m_per_row(c, false);
+}
+
+static void m_per_row_tx(PGconn *c)
+{
+    m_per_row(c, true);
+}
+
+/* Pipeline mode: chunks of 1000 queries sent back to back, one sync each
+ * (reading per chunk keeps both sides' socket buffers from filling up). */
+static void m_pipeline(PGconn *c)
+{
+    enum { PER = 1000 };
+
+    if (PQenterPipelineMode(c) != 1) {
+        die(c, "enter pipeline");
+    }
+    for (size_t start = 0; start < n_rows; start += PER) {
+        size_t n = n_rows - start < PER ? n_rows - start : PER;
+        size_t got = 0;
+        PGresult *r;
+
+        for (size_t i = 0; i < n; i++) {
+            const char *p[NCOL];
+
+            row_params(start + i, p);
+            if (PQsendQueryPrepared(c, "b_one", NCOL, p, NULL, NULL, 0) != 1) {
+                die(c, "pipeline send");
+            }
+        }
+        if (PQpipelineSync(c) != 1) {
+            die(c, "pipeline sync");
+        }
+        while (got < n) {
+            r = PQgetResult(c);
+            if (r == NULL) {
+                continue; /* the end of one query's results */
+            }
+            if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+                die(c, "pipeline result");
+            }
+            PQclear(r);
+            got++;
+        }
+        for (;;) {
+            r = PQgetResult(c);
+            if (r != NULL && PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+                PQclear(r);
+                break;
+            }
+            PQclear(r);
+        }
+    }
+    if (PQexitPipelineMode(c) != 1) {
+        die(c, "exit pipeline");
+    }
+}
+
+static const char *const upsert_tail =
+    " ON CONFLICT (symbol, timeframe, \"timestamp\") DO UPDATE SET"
+    " open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,"
+    " volume = EXCLUDED.volume, num_trades = EXCLUDED.num_trades,"
+    " taker_buy_volume = EXCLUDED.taker_buy_volume,"
+    " taker_buy_quote_volume = EXCLUDED.taker_buy_quote_volume,"
+    " close_time = EXCLUDED.close_time, quote_volume = EXCLUDED.quote_volume,"
+    " is_closed = EXCLUDED.is_closed, origin = EXCLUDED.origin, updated_at = now()"
+    " WHERE NOT c.is_closed OR EXCLUDED.is_closed";
+
+/* Multi-row VALUES with $n parameters: 1000 rows (15000 params) per statement. */
+static void m_values(PGconn *c)
+{
+    enum { PER = 1000 };
+    static const char *p[PER * NCOL];
+    static char sql[PER * 420 + 2048];
+
+    for (size_t start = 0; start < n_rows; start += PER) {
+        size_t n = n_rows - start < PER ? n_rows - start : PER;
+        size_t off = 0;
+        PGresult *r;
+
+        off += (size_t)snprintf(sql + off, sizeof sql - off,
+                                "INSERT INTO candlesticks AS c (symbol, timeframe, \"timestamp\","
+                                " open, high, low, close, volume, num_trades, taker_buy_volume,"
+                                " taker_buy_quote_volume, close_time, quote_volume, is_closed,"
+                                " origin, updated_at) VALUES ");
+        for (size_t i = 0; i < n; i++) {
+            int b = (int)(i * NCOL);
+
+            off += (size_t)snprintf(
+                sql + off, sizeof sql - off,
+                "%s($%d, $%d, " PG_TS("$%d") ", $%d::numeric, $%d::numeric, $%d::numeric,"
+                                             " $%d::numeric, $%d::numeric, $%d::bigint, "
+                                             "$%d::numeric, $%d::numeric, " PG_TS(
+                                                 "$%d") ", $%d::numeric, $%d::boolean, $%d, now())",
+                i > 0 ? "," : "", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9,
+                b + 10, b + 11, b + 12, b + 13, b + 14, b + 15);
+            row_params(start + i, &p[i * NCOL]);
+        }
+        snprintf(sql + off, sizeof sql - off, "%s", upsert_tail);
+        r = PQexecParams(c, sql, (int)(n * NCOL), NULL, p, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            die(c, "values upsert");
+        }
+        PQclear(r);
+    }
+}
+
+/* COPY into a temp staging table, then one INSERT ... SELECT ... ON CONFLICT. */
+static void m_copy(PGconn *c)
+{
+    char line[NCOL * VALMAX + 32];
+    PGresult *r;
+
+    exec_ok(c, "BEGIN");
+    exec_ok(c, "CREATE TEMP TABLE IF NOT EXISTS stage (s text, tf text, t bigint, o numeric,"
+               " h numeric, l numeric, c numeric, v numeric, n bigint, tbv numeric,"
+               " tbqv numeric, ct bigint, qv numeric, x boolean, org text) ON COMMIT DELETE ROWS");
+    r = PQexec(c, "COPY stage FROM STDIN");
+    if (PQresultStatus(r) != PGRES_COPY_IN) {
+        die(c, "copy");
+    }
+    PQclear(r);
+    for (size_t i = 0; i < n_rows; i++) {
+        size_t off = 0;
+
+        for (int k = 0; k < NCOL; k++) {
+            off += (size_t)snprintf(line + off, sizeof line - off, "%s%s", k > 0 ? "\t" : "",
+                                    vals[i][k]);
+        }
+        line[off++] = '\n';
+        if (PQputCopyData(c, line, (int)off) != 1) {
+            die(c, "copy data");
+        }
+    }
+    if (PQputCopyEnd(c, NULL) != 1) {
+        die(c, "copy end");
+    }
+    r = PQgetResult(c);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        die(c, "copy result");
+    }
+    PQclear(r);
+    {
+        char sql[4096];
+
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO candlesticks AS c (symbol, timeframe, \"timestamp\", open, high, low,"
+                 " close, volume, num_trades, taker_buy_volume, taker_buy_quote_volume,"
+                 " close_time, quote_volume, is_closed, origin, updated_at)"
+                 " SELECT s, tf, " PG_TS("t") ", o, h, l, c, v, n, tbv, tbqv, " PG_TS(
+                     "ct") ", qv, x, org, now() FROM stage%s",
+                 upsert_tail);
+        exec_ok(c, sql);
+    }
+    exec_ok(c, "COMMIT");
+}
+
+/* The store's method: one text array per column, unnest, batches of 5000. */
+static void m_unnest(PGconn *c)
+{
+    enum { PER = 5000 };
+    static char cols[NCOL][PER * VALMAX + 16];
+
+    for (size_t start = 0; start < n_rows; start += PER) {
+        size_t n = n_rows - start < PER ? n_rows - start : PER;
+        const char *p[NCOL];
+        PGresult *r;
+
+        for (int k = 0; k < NCOL; k++) {
+            size_t off = 0;
+            bool quote = k == 0 || k == 1 || k == 14;
+
+            cols[k][off++] = '{';
+            for (size_t i = 0; i < n; i++) {
+                off += (size_t)snprintf(cols[k] + off, sizeof cols[k] - off,
+                                        quote ? "%s\"%s\"" : "%s%s", i > 0 ? "," : "",
+                                        vals[start + i][k]);
+            }
+            cols[k][off++] = '}';
+            cols[k][off] = '\0';
+            p[k] = cols[k];
+        }
+        r = PQexecPrepared(c, "b_many", NCOL, p, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            die(c, "unnest upsert");
+        }
+        PQclear(r);
+    }
+}
+
+static const char *bench_url;
+
+/* The store end to end: put every candle, then flush. */
+static void m_store(PGconn *c)
+{
+    struct store_config cfg = {.database_url = bench_url, .queue_cap = n_rows};
+    struct store *st = NULL;
+
+    (void)c;
+    if (store_new(&cfg, &st) != 0 || store_start(st) != 0) {
+        fprintf(stderr, "bench_store: store start failed\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < n_rows; i++) {
+        struct ab_candle k = {0};
+        const char *reason;
+
+        snprintf(k.symbol, sizeof k.symbol, "BENCHUSDT");
+        k.interval = AB_I_1M;
+        k.open_time = T0 + (int64_t)i * 60000;
+        k.close_time = k.open_time + 59999;
+        if (ab_dec_parse_cstr(vals[i][3], &k.open) != 0 ||
+            ab_dec_parse_cstr(vals[i][4], &k.high) != 0 ||
+            ab_dec_parse_cstr(vals[i][5], &k.low) != 0 ||
+            ab_dec_parse_cstr(vals[i][6], &k.close) != 0 ||
+            ab_dec_parse_cstr(vals[i][7], &k.volume) != 0 ||
+            ab_dec_parse_cstr(vals[i][9], &k.taker_buy_volume) != 0 ||
+            ab_dec_parse_cstr(vals[i][10], &k.taker_buy_quote_volume) != 0 ||
+            ab_dec_parse_cstr(vals[i][12], &k.quote_volume) != 0) {
+            fprintf(stderr, "bench_store: bad decimal\n");
+            exit(1);
+        }
+        k.num_trades = 100;
+        k.closed = vals[i][13][0] == 't';
+        if (ab_candle_validate(&k, &reason) != 0 ||
+            store_put_candle(st, &k, STORE_ORIGIN_WS, i + 1) != 0) {
+            fprintf(stderr, "bench_store: put failed\n");
+            exit(1);
+        }
+    }
+    if (store_flush(st, 600000) != 0) {
+        fprintf(stderr, "bench_store: flush failed\n");
+        exit(1);
+    }
+    store_free(st);
+}
+
+struct method {
+    const char *name;
+    void (*run)(PGconn *c);
+};
+
+static const struct method methods[] = {
+    {"per-row prepared upsert, autocommit", m_per_row_autocommit},
+    {"per-row prepared upsert, one transaction", m_per_row_tx},
+    {"per-row prepared upsert, pipeline mode", m_pipeline},
+    {"multi-row VALUES upsert, 1000 rows/statement", m_values},
+    {"COPY into temp table + INSERT ... SELECT", m_copy},
+    {"unnest($n arrays) upsert, 5000 rows/statement", m_unnest},
+    {"store_put_candle + store_flush (end to end)", m_store},
+};
+
+static void quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+int main(int argc, char **argv)
+{
+    struct store_config cfg = {0};
+    struct store *st = NULL;
+    struct store_stats s;
+    PGconn *c;
+
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_store DATABASE_URL [rows]\n");
+        return 2;
+    }
+    bench_url = argv[1];
+    if (argc > 2) {
+        char *end;
+        long v = strtol(argv[2], &end, 10);
+
+        if (*end != '\0' || v <= 0 || v > 10000000) {
+            fprintf(stderr, "bench_store: bad row count\n");
+            return 2;
+        }
+        n_rows = (size_t)v;
+    }
+    vals = calloc(n_rows, sizeof *vals);
+    if (vals == NULL) {
+        return 1;
+    }
+    /* Let a store apply the migrations. */
+    cfg.database_url = bench_url;
+    if (store_new(&cfg, &st) != 0 || store_start(st) != 0) {
+        return 1;
+    }
+    for (int i = 0; i < 200; i++) {
+        store_get_stats(st, &s);
+        if (s.schema_version > 0) {
+            break;
+        }
+        usleep(50000);
+    }
+    store_free(st);
+    if (s.schema_version == 0) {
+        fprintf(stderr, "bench_store: no schema: %s\n", s.last_error);
+        return 1;
+    }
+
+    c = PQconnectdb(bench_url);
+    if (PQstatus(c) != CONNECTION_OK) {
+        die(c, "connect");
+    }
+    PQsetNoticeProcessor(c, quiet, NULL);
+    exec_ok(c, "SET TIME ZONE 'UTC'");
+    if (PQresultStatus(PQprepare(c, "b_one", PG_UPSERT_CANDLE, 0, NULL)) != PGRES_COMMAND_OK ||
+        PQresultStatus(PQprepare(c, "b_many", PG_UPSERT_CANDLES, 0, NULL)) != PGRES_COMMAND_OK) {
+        die(c, "prepare");
+    }
+    printf("%zu rows per pass\n%-48s %12s %12s\n", n_rows, "method", "insert/s", "update/s");
+    for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
+        double rate[2];
+
+        exec_ok(c, "DELETE FROM candlesticks WHERE symbol = 'BENCHUSDT'");
+        exec_ok(c, "VACUUM candlesticks");
+        for (int pass = 0; pass < 2; pass++) {
+            double t;
+
+            make_rows(pass);
+            t = now_s();
+            methods[m].run(c);
+            rate[pass] = (double)n_rows / (now_s() - t);
+        }
+        printf("%-48s %12.0f %12.0f\n", methods[m].name, rate[0], rate[1]);
+        fflush(stdout);
+    }
+    exec_ok(c, "DELETE FROM candlesticks WHERE symbol = 'BENCHUSDT'");
+    PQfinish(c);
+    free(vals);
+    return 0;
+}
