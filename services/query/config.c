@@ -1,0 +1,150 @@
+#include "config.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "common/err.h"
+
+#ifndef ABIDANCE_VERSION
+#define ABIDANCE_VERSION "0.0.0"
+#endif
+
+static const char *const log_formats[] = {"text", "json", NULL};
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+
+#define F(field) offsetof(struct query_config, field)
+
+static const struct ab_config_opt query_opts[] = {
+    {.flag = "database-url",
+     .env = "DATABASE_URL",
+     .def = "",
+     .metavar = "URL",
+     .help = "PostgreSQL connection URI or conninfo (empty: libpq's PG* variables and local "
+             "socket)",
+     .type = AB_CONFIG_STRING,
+     .offset = F(database_url),
+     .secret = true},
+    {.flag = "http",
+     .env = "ABIDANCE_HTTP_ADDR",
+     .def = "127.0.0.1:8080",
+     .help = "REST listen address (port 0: any free port)",
+     .type = AB_CONFIG_ADDR,
+     .offset = F(http)},
+    {.flag = "ws",
+     .env = "ABIDANCE_WS_ADDR",
+     .def = "127.0.0.1:8081",
+     .help = "WebSocket stream listen address",
+     .type = AB_CONFIG_ADDR,
+     .offset = F(ws)},
+    {.flag = "data-dir",
+     .env = "ABIDANCE_DATA_DIR",
+     .def = "./abidance-data",
+     .metavar = "DIR",
+     .help = "directory for local state such as the bus socket",
+     .type = AB_CONFIG_STRING,
+     .offset = F(data_dir),
+     .max = QUERY_PATH_MAX - 16},
+    {.flag = "bus",
+     .env = "ABIDANCE_BUS",
+     .def = "",
+     .metavar = "PATH",
+     .help = "Unix socket the ingest connects to (empty: <data-dir>/bus.sock)",
+     .type = AB_CONFIG_STRING,
+     .offset = F(bus),
+     .max = QUERY_PATH_MAX - 1},
+    {.flag = "symbols",
+     .env = "ABIDANCE_SYMBOLS",
+     .def = "BTCUSDT,ETHUSDT",
+     .help = "tracked symbols (readiness and /v1/symbols)",
+     .type = AB_CONFIG_SYMBOLS,
+     .offset = F(symbols)},
+    {.flag = "intervals",
+     .env = "ABIDANCE_INTERVALS",
+     .def = "1m",
+     .help = "tracked candle intervals",
+     .type = AB_CONFIG_INTERVALS,
+     .offset = F(intervals)},
+    {.flag = "log-format",
+     .env = "ABIDANCE_LOG_FORMAT",
+     .def = "text",
+     .help = "log line format on stderr",
+     .type = AB_CONFIG_ENUM,
+     .offset = F(log_format),
+     .choices = log_formats},
+    {.flag = "log-level",
+     .env = "ABIDANCE_LOG_LEVEL",
+     .def = "info",
+     .help = "lowest level logged",
+     .type = AB_CONFIG_ENUM,
+     .offset = F(log_level),
+     .choices = log_levels},
+    {.flag = "http-threads",
+     .env = "ABIDANCE_HTTP_THREADS",
+     .def = "4",
+     .help = "REST worker threads",
+     .type = AB_CONFIG_INT,
+     .offset = F(http_threads),
+     .min = 1,
+     .max = 64},
+    {.flag = "stale-after",
+     .env = "ABIDANCE_STALE_AFTER",
+     .def = "2m",
+     .help = "/readyz fails when a tracked series' newest candle is this late",
+     .type = AB_CONFIG_DURATION,
+     .offset = F(stale_after_ms),
+     .min = 1000,
+     .max = 7 * 24 * 3600000LL},
+    {.flag = "db-readers",
+     .env = "ABIDANCE_DB_READERS",
+     .def = "4",
+     .help = "PostgreSQL connections for REST reads",
+     .type = AB_CONFIG_INT,
+     .offset = F(db_readers),
+     .min = 1,
+     .max = 64},
+    {.flag = "db-timeout",
+     .env = "ABIDANCE_DB_TIMEOUT",
+     .def = "2s",
+     .help = "database probe timeout for /readyz",
+     .type = AB_CONFIG_DURATION,
+     .offset = F(db_timeout_ms),
+     .min = 100,
+     .max = 60000},
+};
+
+const struct ab_config_spec query_config_spec = {
+    .prog = "abidance-query",
+    .version = ABIDANCE_VERSION,
+    .summary = "Stores market data from abidance-ingest in PostgreSQL and serves it over REST\n"
+               "(GET /v1/candles, /v1/indicators/{name}, /v1/book, /v1/symbols, /healthz,\n"
+               "/readyz, /metrics; see api/openapi.yaml) and WebSocket.",
+    .opts = query_opts,
+    .n_opts = sizeof(query_opts) / sizeof(query_opts[0]),
+};
+
+int query_config_parse(int argc, char *const *argv, char *const *envp, struct query_config *out,
+                       enum ab_config_action *action, char *why, size_t why_len)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = ab_config_parse(&query_config_spec, argc, argv, envp, out, action, why, why_len);
+    if (rc < 0 || *action != AB_CONFIG_RUN)
+        return rc;
+    int n;
+    if (out->bus && *out->bus)
+        n = snprintf(out->bus_path, sizeof(out->bus_path), "%s", out->bus);
+    else
+        n = snprintf(out->bus_path, sizeof(out->bus_path), "%s/bus.sock", out->data_dir);
+    if (n < 0 || (size_t)n >= sizeof(out->bus_path)) {
+        snprintf(why, why_len, "--bus (ABIDANCE_BUS): path longer than %d bytes",
+                 QUERY_PATH_MAX - 1);
+        return AB_ERANGE;
+    }
+    /* A Unix socket path must fit sockaddr_un.sun_path (108 bytes on Linux). */
+    if (strlen(out->bus_path) >= 108) {
+        snprintf(why, why_len,
+                 "--bus (ABIDANCE_BUS): socket path \"%.60s...\" is longer than 107 bytes",
+                 out->bus_path);
+        return AB_ERANGE;
+    }
+    return 0;
+}

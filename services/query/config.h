@@ -1,0 +1,50 @@
+/*
+ * config: abidance-query's settings (one table in config.c, parsed by
+ * common/config).
+ *
+ * Every setting has a flag and an environment variable, the flag wins;
+ * `abidance-query --help` lists them with their defaults. Call once from
+ * main() before any thread starts.
+ */
+#ifndef ABIDANCE_QUERY_CONFIG_H
+#define ABIDANCE_QUERY_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/config.h"
+
+#define QUERY_PATH_MAX 1024
+
+enum query_log_format { QUERY_LOG_TEXT, QUERY_LOG_JSON };
+enum query_log_level { QUERY_LOG_DEBUG, QUERY_LOG_INFO, QUERY_LOG_WARN, QUERY_LOG_ERROR };
+
+struct query_config {
+    const char *database_url;         /* libpq conninfo/URI; "" = libpq's PG* defaults. Secret. */
+    struct ab_config_addr http;       /* REST listen address; port 0 = any free port */
+    struct ab_config_addr ws;         /* WebSocket listen address (used by the stream server) */
+    const char *data_dir;             /* where local state (the bus socket) lives */
+    const char *bus;                  /* bus socket path as given; "" = <data_dir>/bus.sock */
+    char bus_path[QUERY_PATH_MAX];    /* resolved bus socket path */
+    struct ab_config_symbols symbols; /* tracked symbols (readiness, /v1/symbols) */
+    struct ab_config_intervals intervals; /* tracked intervals */
+    int log_format;                       /* enum query_log_format */
+    int log_level;                        /* enum query_log_level */
+    int64_t http_threads;                 /* REST worker threads */
+    int64_t stale_after_ms; /* /readyz: newest candle may lag its due time by this much */
+    int64_t db_readers;     /* reader connections to PostgreSQL */
+    int64_t db_timeout_ms;  /* /readyz database ping timeout */
+};
+
+/* The table, exposed for tests and for printing. */
+extern const struct ab_config_spec query_config_spec;
+
+/*
+ * Parses argv/envp into *out (zeroed first) and resolves bus_path. Returns 0
+ * with *action set, or a negative code with a message in why naming the
+ * setting. Strings in *out are borrowed from argv/envp/the table.
+ */
+int query_config_parse(int argc, char *const *argv, char *const *envp, struct query_config *out,
+                       enum ab_config_action *action, char *why, size_t why_len);
+
+#endif

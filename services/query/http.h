@@ -1,0 +1,67 @@
+/*
+ * http: abidance-query's REST server (libmicrohttpd).
+ *
+ * One const route table (http.c) maps GET paths to handlers (api_*.c); the
+ * dispatcher here checks the method (405 with Allow), the length of the
+ * request target (414 above HTTP_URI_MAX), the query parameters each route
+ * accepts (400 on unknown or repeated ones), then calls the handler. All
+ * bodies and errors are built by reply.c. api/openapi.yaml documents every
+ * route; tests compare it with http_route_path().
+ *
+ * Threads: libmicrohttpd runs `threads` worker threads with epoll, each
+ * serving its connections to completion (handlers block on PostgreSQL reads,
+ * so threads should match the store's reader pool). http_new/start/stop/free
+ * are called from one controlling thread (main).
+ */
+#ifndef ABIDANCE_QUERY_HTTP_H
+#define ABIDANCE_QUERY_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "book_source.h"
+#include "common/config.h"
+#include "store.h"
+
+/* Longest request target (path + query) answered normally; longer is a 414.
+ * Targets beyond libmicrohttpd's read buffer (HTTP_CONN_MEMORY / 2) are
+ * refused by libmicrohttpd itself with a 414 and a plain-text body. */
+#define HTTP_URI_MAX     4096
+#define HTTP_CONN_MEMORY (64 * 1024)
+#define HTTP_MAX_CONNS   1024
+
+struct http_config {
+    const char *host;                            /* listen host (numeric or resolvable), borrowed */
+    uint16_t port;                               /* 0: any free port, see http_port */
+    unsigned threads;                            /* worker threads, 1..64 */
+    struct store *store;                         /* borrowed; outlives the server */
+    struct book_source books;                    /* borrowed */
+    const struct ab_config_symbols *symbols;     /* tracked symbols, borrowed */
+    const struct ab_config_intervals *intervals; /* tracked intervals, borrowed */
+    int64_t stale_after_ms; /* /readyz: allowed lateness of a series' newest candle */
+    int db_timeout_ms;      /* /readyz: database probe timeout */
+};
+
+struct http_server;
+
+/* Copies cfg (its pointers stay borrowed). Returns 0, AB_EINVAL or AB_ENOMEM. */
+int http_new(const struct http_config *cfg, struct http_server **out);
+
+/* Binds and starts serving. Returns 0, AB_EINVAL (bad host) or AB_EIO
+ * (cannot bind: address in use, permission). */
+int http_start(struct http_server *s);
+
+/* The port actually bound (useful with port 0), 0 before http_start. */
+uint16_t http_port(const struct http_server *s);
+
+/* Stops accepting, finishes or closes connections, joins the threads. */
+void http_stop(struct http_server *s);
+
+void http_free(struct http_server *s); /* stops first; accepts NULL */
+
+/* The route table, for documentation checks: OpenAPI-style paths
+ * ("/v1/indicators/{name}"), all answering GET and HEAD. */
+size_t http_route_count(void);
+const char *http_route_path(size_t i); /* NULL when i is out of range */
+
+#endif
