@@ -326,7 +326,9 @@ int store_new(const struct store_config *cfg, struct store **out)
     size_t nb = 1;
 
     *out = NULL;
-    if (cfg == NULL || cfg->database_url == NULL || cfg->database_url[0] == '\0') {
+    /* An empty URL is valid: libpq then uses the PG* variables and its
+     * default local socket. */
+    if (cfg == NULL || cfg->database_url == NULL) {
         return AB_EINVAL;
     }
     st = calloc(1, sizeof *st);

@@ -80,7 +80,8 @@ CONF
     launch || { cat "$dir/server.log" >&2; exit 1; }
     as_pg "$bindir/createdb" -h "$dir" -p "$port" -U postgres abidance_test
     url="postgresql:///abidance_test?host=$dir&port=$port&user=postgres"
-    echo "DATABASE_URL=$url" >"$dir/env"
+    # Quoted, so the file can be sourced: the URL contains '&'.
+    echo "DATABASE_URL='$url'" >"$dir/env"
     echo "$url"
     ;;
 stop)
@@ -94,7 +95,7 @@ resume)
     launch
     ;;
 url)
-    sed -n 's/^DATABASE_URL=//p' "$dir/env"
+    sed -n "s/^DATABASE_URL='\\(.*\\)'\$/\\1/p" "$dir/env"
     ;;
 *)
     usage
