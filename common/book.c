@@ -596,8 +596,10 @@ static int replay_buffer(struct ab_book *b, struct ab_book_result *res)
             set_resync(b, res, AB_BOOK_R_GAP);
             return 0;
         }
-        const struct ab_level *lv = &b->lv[e->off];
-        int rc = apply_levels(b, lv, e->n_bids, lv + e->n_bids, e->n_asks);
+        /* b->lv is still NULL when every buffered event was empty: index it only for levels. */
+        const struct ab_level *bids = e->n_bids ? &b->lv[e->off] : NULL;
+        const struct ab_level *asks = e->n_asks ? &b->lv[e->off + e->n_bids] : NULL;
+        int rc = apply_levels(b, bids, e->n_bids, asks, e->n_asks);
         if (rc)
             return rc;
         b->id = e->last_id;
