@@ -105,8 +105,13 @@ int ab_cred_key_parse(const char *text, struct ab_cred_key *key, const char **wh
         *why = "key is missing";
         return AB_EINVAL;
     }
-    /* Bounded scan: a key text longer than this is wrong anyway. */
+    /* Bounded scan: a key text longer than this is wrong anyway, so reject it
+     * rather than judge only its first 4096 bytes. */
     size_t len = strnlen(text, 4096);
+    if (len == 4096) {
+        *why = "key text is too long (expected 64 hex digits)";
+        return AB_EINVAL;
+    }
     size_t start = 0;
     while (start < len && is_space(text[start]))
         start++;
