@@ -430,7 +430,8 @@ void ab_logv(enum ab_log_level level, const char *component, const char *fmt, va
     int saved_errno = errno; /* callers log errors and then read errno */
     char msg[AB_LOG_LINE_MAX];
     struct line l;
-    int n = vsnprintf(msg, sizeof(msg), fmt ? fmt : "", ap);
+    msg[0] = '\0';
+    int n = fmt ? vsnprintf(msg, sizeof(msg), fmt, ap) : 0;
     size_t len = n < 0 ? 0 : (size_t)n >= sizeof(msg) ? sizeof(msg) - 1 : (size_t)n;
 
     l.len = 0;
@@ -659,7 +660,8 @@ void ab_log_mhd(void *cls, const char *fmt, va_list ap)
     if (!ab_log_enabled(AB_LOG_WARN))
         return;
     char buf[AB_LOG_LINE_MAX];
-    int n = vsnprintf(buf, sizeof(buf), fmt ? fmt : "", ap);
+    buf[0] = '\0';
+    int n = fmt ? vsnprintf(buf, sizeof(buf), fmt, ap) : 0;
     size_t len = n < 0 ? 0 : (size_t)n >= sizeof(buf) ? sizeof(buf) - 1 : (size_t)n;
     while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
         len--;
