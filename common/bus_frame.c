@@ -689,8 +689,10 @@ int ab_bus_frame_decode(const uint8_t *buf, size_t len, size_t max_frame, struct
 {
     int rc = 0;
     const char *why = NULL;
-    uint8_t version, type, u8v;
-    uint16_t flags;
+    /* Zeroed: check_header already proved the header bytes are there, but
+     * gcc -O2 cannot see that through the reader. */
+    uint8_t version = 0, type = 0, u8v = 0;
+    uint16_t flags = 0;
     uint32_t flen;
     size_t n;
 

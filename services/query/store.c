@@ -762,7 +762,9 @@ static int write_batch(struct store *st, char *err)
                err);
         pthread_mutex_lock(&st->mu);
         st->stats.db_errors++;
-        snprintf(st->stats.last_error, sizeof st->stats.last_error, "batch: %s", err);
+        /* "batch: " plus as much of the message as fits. */
+        snprintf(st->stats.last_error, sizeof st->stats.last_error, "batch: %.*s",
+                 (int)(sizeof st->stats.last_error - 8), err);
         pthread_mutex_unlock(&st->mu);
         rc = write_rows_one_by_one(st, err);
     }
