@@ -18,9 +18,13 @@
 
 #include "book_source.h"
 #include "common/config.h"
+#include "feed.h"
+#include "live.h"
 #include "metrics.h"
 #include "params.h"
 #include "store.h"
+
+struct ws_server;
 
 #define API_LIMIT_DEFAULT 500
 #define API_LIMIT_MAX     5000
@@ -37,6 +41,9 @@ struct api_ctx {
     int64_t stale_after_ms;
     int db_timeout_ms;
     struct metrics *metrics;
+    struct live *live;    /* may be NULL: candles from storage only */
+    struct feed *feed;    /* may be NULL: no bus */
+    struct ws_server *ws; /* may be NULL: no stream server */
 };
 
 typedef enum MHD_Result (*api_handler_cb)(const struct api_ctx *ctx, struct MHD_Connection *conn,
@@ -74,7 +81,11 @@ int api_window_parse(const struct params *p, struct api_window *w, struct api_er
 /*
  * Reads the window: with start, the first `limit` candles from start (up to
  * end); without, the newest `limit` up to end (or now). Ascending. *out is
- * malloc'd (free()). Returns a store code (0, AB_EDB_RETRY, AB_EDB, ...).
+ * malloc'd (free()). With live state: from memory alone when it covers the
+ * window (live_candles_read), else from storage merged with the newest (up
+ * to 1000) candles in memory, which may not be committed yet; memory wins
+ * for an open time both have. Returns a store code (0, AB_EDB_RETRY,
+ * AB_EDB, ...).
  */
 int api_window_read(const struct api_ctx *ctx, const struct api_window *w, struct ab_candle **out,
                     size_t *n);

@@ -23,12 +23,94 @@ int api_window_parse(const struct params *p, struct api_window *w, struct api_er
     return 0;
 }
 
+/* Newest candles of memory merged into a stored answer: storage lags memory
+ * by its write queue, far less than this per series. */
+#define API_MERGE_MAX 1000
+
+static bool in_window(const struct api_window *w, int64_t t)
+{
+    return (!w->has_start || t >= w->start) && (!w->has_end || t <= w->end);
+}
+
+/*
+ * Merges the stored answer s (sn, ascending) with the newest candles in
+ * memory m (mn, ascending) into the window's answer: the union by open
+ * time, memory winning ties, then the first (with start) or last `limit`.
+ * Both inputs answer the same window, so every candle of the true answer is
+ * in one of them. Takes s and m (frees them); *out malloc'd.
+ */
+static int merge_window(const struct api_window *w, struct ab_candle *s, size_t sn,
+                        struct ab_candle *m, size_t mn, struct ab_candle **out, size_t *n)
+{
+    struct ab_candle *v = malloc((sn + mn ? sn + mn : 1) * sizeof(*v));
+    if (!v) {
+        free(s);
+        free(m);
+        return AB_ENOMEM;
+    }
+    size_t i = 0, j = 0, k = 0;
+    while (i < sn || j < mn) {
+        if (j < mn && !in_window(w, m[j].open_time)) {
+            j++;
+        } else if (j == mn || (i < sn && s[i].open_time < m[j].open_time)) {
+            v[k++] = s[i++];
+        } else {
+            if (i < sn && s[i].open_time == m[j].open_time)
+                i++;
+            v[k++] = m[j++];
+        }
+    }
+    free(s);
+    free(m);
+    size_t limit = (size_t)w->limit;
+    if (k > limit) {
+        if (!w->has_start)
+            memmove(v, v + (k - limit), limit * sizeof(*v));
+        k = limit;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
 int api_window_read(const struct api_ctx *ctx, const struct api_window *w, struct ab_candle **out,
                     size_t *n)
 {
-    return store_read_candles(ctx->store, w->symbol, w->interval,
-                              w->has_start ? w->start : INT64_MIN, w->has_end ? w->end : INT64_MAX,
-                              (size_t)w->limit, !w->has_start, out, n);
+    *out = NULL;
+    *n = 0;
+    if (ctx->live) {
+        struct live_window lw = {.has_start = w->has_start,
+                                 .has_end = w->has_end,
+                                 .start = w->start,
+                                 .end = w->end,
+                                 .limit = (size_t)w->limit};
+        int rc = live_candles_read(ctx->live, w->symbol, w->interval, &lw, out, n);
+        if (rc != AB_ENOTFOUND)
+            return rc;
+    }
+    struct ab_candle *s = NULL;
+    size_t sn = 0;
+    int rc = store_read_candles(
+        ctx->store, w->symbol, w->interval, w->has_start ? w->start : INT64_MIN,
+        w->has_end ? w->end : INT64_MAX, (size_t)w->limit, !w->has_start, &s, &sn);
+    if (rc < 0 || !ctx->live) {
+        *out = s;
+        *n = sn;
+        return rc;
+    }
+    /* Memory holds what storage may not have committed yet: the newest. */
+    struct ab_candle *m = NULL;
+    size_t mn = 0;
+    uint64_t seq = 0;
+    size_t recent = (size_t)w->limit < API_MERGE_MAX ? (size_t)w->limit : API_MERGE_MAX;
+    if (live_candles_recent(ctx->live, w->symbol, w->interval, recent, &m, &mn, &seq) < 0 ||
+        mn == 0) {
+        free(m);
+        *out = s;
+        *n = sn;
+        return 0;
+    }
+    return merge_window(w, s, sn, m, mn, out, n);
 }
 
 enum MHD_Result api_reply_store_error(struct MHD_Connection *conn, int rc, const char *what)

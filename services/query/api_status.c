@@ -7,6 +7,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "reply.h"
+#include "ws.h"
 
 static int64_t wall_ms(void)
 {
@@ -65,6 +66,20 @@ static json_t *book_json(const struct api_ctx *ctx, const char *sym)
                      info.as_of_ms > 0 ? json_integer(info.as_of_ms) : json_null());
 }
 
+/* The bus side: is an ingest connected, since when, and its last frame. */
+static json_t *ingest_json(struct feed *feed)
+{
+    struct feed_ingest_status st;
+    feed_ingest_status(feed, &st);
+    char id[17];
+    snprintf(id, sizeof(id), "%016llx", (unsigned long long)st.instance_id);
+    return json_pack("{s:b,s:o,s:s,s:o,s:o,s:I}", "connected", st.connected, "instance",
+                     st.instance_id ? json_string(id) : json_null(), "name", st.name, "since",
+                     st.since_ms > 0 ? json_integer(st.since_ms) : json_null(), "last_frame",
+                     st.last_frame_ms > 0 ? json_integer(st.last_frame_ms) : json_null(),
+                     "acked_seq", (json_int_t)st.acked_seq);
+}
+
 /* One entry per symbol: tracked ones first (configuration order), then any
  * other symbol found in storage. */
 static json_t *symbol_json(const struct api_ctx *ctx, const char *sym, const struct store_series *s,
@@ -110,7 +125,10 @@ enum MHD_Result api_symbols(const struct api_ctx *ctx, struct MHD_Connection *co
     json_t *ivs = json_array();
     for (size_t i = 0; ivs && ctx->intervals && i < ctx->intervals->n; i++)
         json_array_append_new(ivs, json_string(ab_interval_name(ctx->intervals->v[i])));
-    return reply_json(conn, 200, json_pack("{s:o,s:o}", "symbols", arr, "intervals", ivs));
+    json_t *body = json_pack("{s:o,s:o}", "symbols", arr, "intervals", ivs);
+    if (body && ctx->feed)
+        json_object_set_new(body, "ingest", ingest_json(ctx->feed));
+    return reply_json(conn, 200, body);
 }
 
 /* ---- /healthz ---- */
@@ -183,6 +201,20 @@ enum MHD_Result api_readyz(const struct api_ctx *ctx, struct MHD_Connection *con
         free(s);
     }
     bool ready = json_array_size(reasons) == 0;
+    /* Readiness is about the data: an absent ingest shows up as stale data.
+     * When the data is not ready, say whether the bus is the cause; the
+     * status never depends on the connection itself (no flapping). */
+    if (!ready && ctx->feed && json_array_size(reasons) < MAX_REASONS) {
+        struct feed_ingest_status st;
+        feed_ingest_status(ctx->feed, &st);
+        if (!st.connected && st.since_ms == 0)
+            json_array_append_new(
+                reasons, json_sprintf("no ingest has connected to the bus at %s", st.path));
+        else if (!st.connected)
+            json_array_append_new(reasons,
+                                  json_sprintf("no ingest connected to the bus at %s since %lld",
+                                               st.path, (long long)st.since_ms));
+    }
     json_t *body =
         json_pack("{s:s,s:o}", "status", ready ? "ready" : "not_ready", "reasons", reasons);
     return reply_json(conn, ready ? 200 : 503, body);
@@ -202,6 +234,13 @@ enum MHD_Result api_metrics(const struct api_ctx *ctx, struct MHD_Connection *co
     if (!buf)
         return reply_error(conn, API_INTERNAL, NULL, "out of memory");
     int n = metrics_render(ctx->metrics, &st, buf, METRICS_TEXT_MAX);
+    if (n >= 0 && ctx->feed)
+        n = feed_metrics_render(ctx->feed, buf, METRICS_TEXT_MAX);
+    if (n >= 0 && ctx->ws) {
+        struct ws_stats ws;
+        ws_server_stats(ctx->ws, &ws);
+        n = ws_stats_render(&ws, buf, METRICS_TEXT_MAX);
+    }
     enum MHD_Result r;
     if (n < 0) {
         ab_log(AB_LOG_ERROR, "rest", "metrics text exceeds its cap cap=%d", METRICS_TEXT_MAX);

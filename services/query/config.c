@@ -48,7 +48,8 @@ static const struct ab_config_opt query_opts[] = {
      .env = "ABIDANCE_BUS",
      .def = "",
      .metavar = "PATH",
-     .help = "Unix socket the ingest connects to (empty: <data-dir>/bus.sock)",
+     .help = "Unix socket the ingest connects to (empty: <data-dir>/bus.sock; \"none\": no "
+             "bus, serve stored data only)",
      .type = AB_CONFIG_STRING,
      .offset = F(bus),
      .max = QUERY_PATH_MAX - 1},
@@ -110,6 +111,40 @@ static const struct ab_config_opt query_opts[] = {
      .offset = F(db_timeout_ms),
      .min = 100,
      .max = 60000},
+    {.flag = "bus-window",
+     .env = "ABIDANCE_BUS_WINDOW",
+     .def = "262144",
+     .help = "bus frames delivered but not yet durably handled before the query stops "
+             "reading (rounded up to a power of 2)",
+     .type = AB_CONFIG_INT,
+     .offset = F(bus_window),
+     .min = 64,
+     .max = 16777216},
+    {.flag = "book-persist-every",
+     .env = "ABIDANCE_BOOK_PERSIST_EVERY",
+     .def = "60s",
+     .help = "store each live order book at most this often (and on every resync)",
+     .type = AB_CONFIG_DURATION,
+     .offset = F(book_persist_every_ms),
+     .min = 1000,
+     .max = 24 * 3600000LL},
+    {.flag = "store-queue",
+     .env = "ABIDANCE_STORE_QUEUE",
+     .def = "100000",
+     .help = "distinct candles waiting for PostgreSQL before the bus is slowed down",
+     .type = AB_CONFIG_INT,
+     .offset = F(store_queue),
+     .min = 16,
+     .max = 10000000},
+    {.flag = "live-candles",
+     .env = "ABIDANCE_LIVE_CANDLES",
+     .def = "10000",
+     .help = "recent candles kept in memory per series (answers /v1/candles without the "
+             "database)",
+     .type = AB_CONFIG_INT,
+     .offset = F(live_candles),
+     .min = 10,
+     .max = 1000000},
 };
 
 const struct ab_config_spec query_config_spec = {
@@ -130,6 +165,10 @@ int query_config_parse(int argc, char *const *argv, char *const *envp, struct qu
     if (rc < 0 || *action != AB_CONFIG_RUN)
         return rc;
     int n;
+    if (out->bus && strcmp(out->bus, "none") == 0) {
+        out->bus_path[0] = '\0';
+        return 0;
+    }
     if (out->bus && *out->bus)
         n = snprintf(out->bus_path, sizeof(out->bus_path), "%s", out->bus);
     else

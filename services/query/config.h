@@ -24,16 +24,21 @@ struct query_config {
     struct ab_config_addr http;       /* REST listen address; port 0 = any free port */
     struct ab_config_addr ws;         /* WebSocket listen address (used by the stream server) */
     const char *data_dir;             /* where local state (the bus socket) lives */
-    const char *bus;                  /* bus socket path as given; "" = <data_dir>/bus.sock */
-    char bus_path[QUERY_PATH_MAX];    /* resolved bus socket path */
+    const char *bus;                  /* bus socket path as given; "" = <data_dir>/bus.sock;
+                                         "none" = no bus (serve stored data only) */
+    char bus_path[QUERY_PATH_MAX];    /* resolved bus socket path; "" when the bus is off */
     struct ab_config_symbols symbols; /* tracked symbols (readiness, /v1/symbols) */
     struct ab_config_intervals intervals; /* tracked intervals */
     int log_format;                       /* enum query_log_format */
     int log_level;                        /* enum query_log_level */
     int64_t http_threads;                 /* REST worker threads */
-    int64_t stale_after_ms; /* /readyz: newest candle may lag its due time by this much */
-    int64_t db_readers;     /* reader connections to PostgreSQL */
-    int64_t db_timeout_ms;  /* /readyz database ping timeout */
+    int64_t stale_after_ms;        /* /readyz: newest candle may lag its due time by this much */
+    int64_t db_readers;            /* reader connections to PostgreSQL */
+    int64_t db_timeout_ms;         /* /readyz database ping timeout */
+    int64_t bus_window;            /* bus frames delivered and not yet durably handled */
+    int64_t book_persist_every_ms; /* periodic book snapshot persistence per symbol */
+    int64_t store_queue;           /* pending candle rows the writer holds */
+    int64_t live_candles;          /* recent candles kept in memory per series */
 };
 
 /* The table, exposed for tests and for printing. */

@@ -212,6 +212,9 @@ int http_new(const struct http_config *cfg, struct http_server **out)
         .stale_after_ms = cfg->stale_after_ms,
         .db_timeout_ms = cfg->db_timeout_ms,
         .metrics = s->metrics,
+        .live = cfg->live,
+        .feed = cfg->feed,
+        .ws = cfg->ws,
     };
     *out = s;
     return 0;

@@ -21,7 +21,10 @@
 
 #include "book_source.h"
 #include "common/config.h"
+#include "feed.h"
+#include "live.h"
 #include "store.h"
+#include "ws.h"
 
 /* Longest request target (path + query) answered normally; longer is a 414.
  * Targets beyond libmicrohttpd's read buffer (HTTP_CONN_MEMORY / 2) are
@@ -40,6 +43,10 @@ struct http_config {
     const struct ab_config_intervals *intervals; /* tracked intervals, borrowed */
     int64_t stale_after_ms; /* /readyz: allowed lateness of a series' newest candle */
     int db_timeout_ms;      /* /readyz: database probe timeout */
+    /* Optional parts, each borrowed and outliving the server (NULL: absent). */
+    struct live *live;    /* /v1/candles answers from memory when it covers the window */
+    struct feed *feed;    /* bus state in /v1/symbols and /readyz, bus metrics */
+    struct ws_server *ws; /* WebSocket metrics */
 };
 
 struct http_server;
