@@ -1,7 +1,7 @@
 # abidance container image: one image, all four programs; the command picks
 # the service (default abidance-query).
 #
-#   ../shared/tools/build-image                 podman, offline (docs/run.md)
+#   ../shared/tools/build-image                 podman, offline (README.md, Deployment)
 #   docker build -t abidance:dev .              anywhere with a registry
 #   docker run --rm abidance:dev abidance-query --help
 #
@@ -58,7 +58,7 @@ EXPOSE 8080 8081 8082 9443
 STOPSIGNAL SIGTERM
 # Probes whichever service runs as PID 1 (query /healthz, ingest /healthz on
 # its health port, sim /api/v3/ping). podman keeps HEALTHCHECK only in the
-# docker image format: BUILDAH_FORMAT=docker (docs/run.md).
+# docker image format: BUILDAH_FORMAT=docker (README.md, Deployment).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["abidance-healthcheck"]
 CMD ["abidance-query"]
