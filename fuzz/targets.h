@@ -103,4 +103,13 @@ int ab_fuzz_bus_frame(const uint8_t *data, size_t size);
  */
 int ab_fuzz_rest_params(const uint8_t *data, size_t size);
 
+/*
+ * Input: byte 0 sets the limits (bits 0-2: channel cap 1..8, bit 3: cap 100,
+ * bit 4: tracked symbols/intervals; bits 5-7 and 0-2 also drive the rate
+ * limiter check), the rest is one WebSocket client message for
+ * ws_request_parse (services/query/ws_request.h; fuzz binaries only, like
+ * rest_params).
+ */
+int ab_fuzz_ws_request(const uint8_t *data, size_t size);
+
 #endif

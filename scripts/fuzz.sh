@@ -56,6 +56,7 @@ max_len() {
     interval) echo 64 ;;
     cred_file) echo 8192 ;;
     rest_params) echo 2048 ;;
+    ws_request) echo 4097 ;;
     book | bus_frame) echo 8192 ;;
     *) echo 16384 ;;
     esac

@@ -118,6 +118,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "abidance-query: %s\n", why);
         return 2;
     }
+    /* The token now lives in cfg.token only: blank the copy in argv or the
+     * environment (a non-empty value always points there), so it does not
+     * show in /proc/<pid>/cmdline or environ. --api-token-file avoids even
+     * the moment before this. */
+    if (cfg.api_token && *cfg.api_token)
+        memset((char *)cfg.api_token, '*', strlen(cfg.api_token));
     if (action == AB_CONFIG_HELP) {
         ab_config_usage(&query_config_spec, stdout);
         return EXIT_SUCCESS;
@@ -168,6 +174,13 @@ int main(int argc, char **argv)
     wcfg.addr = cfg.ws;
     wcfg.symbols = &cfg.symbols;
     wcfg.intervals = &cfg.intervals;
+    wcfg.max_connections = (size_t)cfg.ws_max_connections;
+    wcfg.max_connections_per_ip = (size_t)cfg.ws_max_conns_per_ip;
+    wcfg.max_channels = (size_t)cfg.ws_max_channels;
+    wcfg.max_inbound = (size_t)cfg.ws_max_message;
+    wcfg.rate = (unsigned)cfg.ws_rate;
+    wcfg.burst = (unsigned)cfg.ws_burst;
+    wcfg.token = cfg.token;
     rc = ws_server_new(&wcfg, live, &ws);
     if (rc < 0) {
         ab_log(AB_LOG_ERROR, "main", "cannot create the stream server error=\"%s\"",
@@ -229,6 +242,12 @@ int main(int argc, char **argv)
         .live = live,
         .feed = feed,
         .ws = ws,
+        .token = cfg.token,
+        .metrics_open = cfg.metrics_open,
+        .max_connections = (unsigned)cfg.http_max_connections,
+        .max_conns_per_ip = (unsigned)cfg.http_max_conns_per_ip,
+        .max_inflight_per_ip = (unsigned)cfg.http_max_inflight_per_ip,
+        .timeout_secs = (unsigned)((cfg.http_timeout_ms + 999) / 1000),
     };
     rc = http_new(&hcfg, &http);
     if (rc == 0)
@@ -243,6 +262,7 @@ int main(int argc, char **argv)
     ab_log(AB_LOG_INFO, "main", "stopping signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
     status = EXIT_SUCCESS;
 out:
+    memset(cfg.token, 0, sizeof(cfg.token));
     /* Reverse order: no new frames, no subscribers, no requests, then the
      * state they read, then storage (flushing what was put; unacknowledged
      * candles come again from the ingest anyway). */

@@ -10,7 +10,7 @@
 #include "common/err.h"
 
 /* Statuses counted individually; anything else lands in "other". */
-static const unsigned statuses[] = {200, 400, 404, 405, 413, 414, 431, 500, 503};
+static const unsigned statuses[] = {200, 400, 401, 404, 405, 413, 414, 429, 431, 500, 503};
 #define N_STATUS (sizeof(statuses) / sizeof(statuses[0]) + 1)
 
 /* Histogram upper bounds in microseconds (rendered in seconds), +Inf implied. */

@@ -22,6 +22,14 @@ const struct api_code_info api_codes[API_CODE_COUNT] = {
     [API_URI_TOO_LONG] = {"uri_too_long", 414, "the request target is too long"},
     [API_INTERNAL] = {"internal", 500, "unexpected server-side failure"},
     [API_DB_UNAVAILABLE] = {"db_unavailable", 503, "PostgreSQL cannot be reached; retry later"},
+    [API_UNAUTHORIZED] = {"unauthorized", 401,
+                          "the API token is required (Authorization: Bearer) and was missing or "
+                          "wrong"},
+    [API_TOO_MANY_REQUESTS] = {"too_many_requests", 429,
+                               "too many requests in progress from this address (see "
+                               "Retry-After)"},
+    [API_HEADERS_TOO_LARGE] = {"headers_too_large", 431,
+                               "too many request header fields, or too many header bytes"},
 };
 
 int api_fail(struct api_error *e, enum api_code code, const char *fmt, ...)
@@ -35,7 +43,7 @@ int api_fail(struct api_error *e, enum api_code code, const char *fmt, ...)
 }
 
 static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status, const char *ctype,
-                             const char *allow, void *buf, size_t len,
+                             const char *hname, const char *hvalue, void *buf, size_t len,
                              enum MHD_ResponseMemoryMode mode)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, buf, mode);
@@ -46,8 +54,8 @@ static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status, const
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    if (allow)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    if (hname && hvalue)
+        MHD_add_response_header(r, hname, hvalue);
     enum MHD_Result ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -56,33 +64,33 @@ static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status, const
 static const char internal_body[] =
     "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory building the response\"}}";
 
-static enum MHD_Result reply_json_allow(struct MHD_Connection *conn, unsigned status, json_t *body,
-                                        const char *allow)
+static enum MHD_Result reply_json_hdr(struct MHD_Connection *conn, unsigned status, json_t *body,
+                                      const char *hname, const char *hvalue)
 {
     char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(body);
     if (!text) {
         ab_log(AB_LOG_ERROR, "rest", "cannot build a response body status=%u", status);
-        return queue(conn, 500, "application/json", NULL, (void *)internal_body,
+        return queue(conn, 500, "application/json", NULL, NULL, (void *)internal_body,
                      sizeof(internal_body) - 1, MHD_RESPMEM_PERSISTENT);
     }
-    return queue(conn, status, "application/json", allow, text, strlen(text),
+    return queue(conn, status, "application/json", hname, hvalue, text, strlen(text),
                  MHD_RESPMEM_MUST_FREE);
 }
 
 enum MHD_Result reply_json(struct MHD_Connection *conn, unsigned status, json_t *body)
 {
-    return reply_json_allow(conn, status, body, NULL);
+    return reply_json_hdr(conn, status, body, NULL, NULL);
 }
 
-static enum MHD_Result error_v(struct MHD_Connection *conn, enum api_code code, const char *allow,
-                               const char *message)
+static enum MHD_Result error_v(struct MHD_Connection *conn, enum api_code code, const char *hname,
+                               const char *hvalue, const char *message)
 {
     if ((unsigned)code >= API_CODE_COUNT)
         code = API_INTERNAL;
     json_t *body =
         json_pack("{s:{s:s,s:s}}", "error", "code", api_codes[code].name, "message", message);
-    return reply_json_allow(conn, api_codes[code].status, body, allow);
+    return reply_json_hdr(conn, api_codes[code].status, body, hname, hvalue);
 }
 
 enum MHD_Result reply_error(struct MHD_Connection *conn, enum api_code code, const char *allow,
@@ -93,18 +101,29 @@ enum MHD_Result reply_error(struct MHD_Connection *conn, enum api_code code, con
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return error_v(conn, code, allow, msg);
+    return error_v(conn, code, allow ? MHD_HTTP_HEADER_ALLOW : NULL, allow, msg);
+}
+
+enum MHD_Result reply_error_hdr(struct MHD_Connection *conn, enum api_code code, const char *name,
+                                const char *value, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return error_v(conn, code, name, value, msg);
 }
 
 enum MHD_Result reply_api_error(struct MHD_Connection *conn, const struct api_error *e)
 {
-    return error_v(conn, e->code, NULL, e->message);
+    return error_v(conn, e->code, NULL, NULL, e->message);
 }
 
 enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned status, const char *content_type,
                            const char *text, size_t len)
 {
-    return queue(conn, status, content_type, NULL, (void *)text, len, MHD_RESPMEM_MUST_COPY);
+    return queue(conn, status, content_type, NULL, NULL, (void *)text, len, MHD_RESPMEM_MUST_COPY);
 }
 
 json_t *json_dec(struct ab_dec d)

@@ -7,8 +7,8 @@
  * error body is always {"error":{"code":"...","message":"..."}}.
  *
  * Responses carry Content-Type, Cache-Control: no-store and, for 405, an
- * Allow header. Any REST worker thread may call these for the connection it
- * is serving.
+ * Allow header (401: WWW-Authenticate, 429: Retry-After). Any REST worker thread may call these for
+ * the connection it is serving.
  */
 #ifndef ABIDANCE_QUERY_REPLY_H
 #define ABIDANCE_QUERY_REPLY_H
@@ -30,6 +30,9 @@ enum api_code {
     API_URI_TOO_LONG,       /* 414: request target longer than HTTP_URI_MAX */
     API_INTERNAL,           /* 500: a bug or an unexpected database error */
     API_DB_UNAVAILABLE,     /* 503: PostgreSQL is unreachable */
+    API_UNAUTHORIZED,       /* 401: the API token is required, missing or wrong */
+    API_TOO_MANY_REQUESTS,  /* 429: too many requests in progress from this address */
+    API_HEADERS_TOO_LARGE,  /* 431: too many header fields or header bytes */
     API_CODE_COUNT
 };
 
@@ -63,6 +66,12 @@ enum MHD_Result reply_json(struct MHD_Connection *conn, unsigned status, json_t 
  * the Allow header (405). */
 enum MHD_Result reply_error(struct MHD_Connection *conn, enum api_code code, const char *allow,
                             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* The same with any one extra header (name and value may be NULL): 401 with
+ * WWW-Authenticate, 429 with Retry-After. */
+enum MHD_Result reply_error_hdr(struct MHD_Connection *conn, enum api_code code, const char *name,
+                                const char *value, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* Queues the error built by parameter parsing. */
 enum MHD_Result reply_api_error(struct MHD_Connection *conn, const struct api_error *e);

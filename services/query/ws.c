@@ -13,14 +13,24 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "ws_request.h"
 
-#define KEY_MAX      64   /* "candles:" + symbol + ":" + interval, NUL included */
-#define BUCKETS      1024 /* channel hash table (chained) */
-#define ID_MAX       64   /* bytes of a string request id */
-#define STOP_WAIT_MS 2000 /* how long ws_server_stop waits for close frames */
-#define LOST_MAX     256  /* channels remembered with a lost update; beyond: "all lost" */
+#define KEY_MAX      WS_KEY_MAX /* "candles:" + symbol + ":" + interval, NUL included */
+#define BUCKETS      1024       /* channel hash table (chained) */
+#define PEER_BUCKETS 256        /* connections per client address (chained) */
+#define ADDR_MAX     64         /* a client address as text */
+#define STOP_WAIT_MS 2000       /* how long ws_server_stop waits for close frames */
+#define LOST_MAX     256        /* channels remembered with a lost update; beyond: "all lost" */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* ---- text building with LWS_PRE headroom ---- */
 
@@ -176,11 +186,9 @@ static void msg_unref(struct msg *m)
 
 /* ---- server state ---- */
 
-enum chan_kind { CH_CANDLES, CH_BOOK };
-
 struct channel {
     char key[KEY_MAX];
-    enum chan_kind kind;
+    enum ws_chan_kind kind;
     char symbol[AB_SYMBOL_MAX];
     enum ab_interval interval;
     struct sub **subs;
@@ -217,7 +225,18 @@ struct conn {
     bool rx_too_big, rx_binary;
     int close_code; /* non-zero: closing with this code */
     const char *close_reason;
+    bool drain_then_close; /* closing, but the queued messages are written first */
     bool want_write;
+    struct wpeer *peer;      /* its client address's entry, or NULL */
+    struct ws_bucket bucket; /* request rate */
+    unsigned strikes;        /* requests refused in a row by the rate limit */
+};
+
+/* A client address with open connections (server thread; freed at 0). */
+struct wpeer {
+    struct wpeer *next;
+    char addr[ADDR_MAX];
+    size_t n;
 };
 
 struct pss {
@@ -258,11 +277,13 @@ struct ws_server {
     struct conn *conns;   /* server thread: list of connections */
     size_t n_conns;
     struct channel *buckets[BUCKETS];
+    struct wpeer *peers[PEER_BUCKETS]; /* server thread: connections per address */
+    char token[AUTH_TOKEN_MAX + 1];    /* "" = no authentication. Secret: never logged. */
     struct {
         _Atomic uint64_t connections, connections_total, subscriptions, messages_sent, bytes_sent,
             published, handoff_dropped, book_resnapshots, book_gap_resnapshots, requests,
             errors_sent, closes_slow, closes_overloaded, closes_limit, closes_client,
-            closes_shutdown;
+            closes_shutdown, closes_policy, refused_unauthorized, refused_per_ip, rate_limited;
     } st;
 };
 
@@ -279,6 +300,9 @@ void ws_config_defaults(struct ws_config *c)
     c->max_connections = WS_MAX_CONNECTIONS_DEFAULT;
     c->max_channels = WS_MAX_CHANNELS_DEFAULT;
     c->max_inbound = WS_MAX_INBOUND_DEFAULT;
+    c->max_connections_per_ip = 0; /* the service's default comes from its configuration */
+    c->rate = WS_RATE_DEFAULT;
+    c->burst = WS_BURST_DEFAULT;
     c->queue_frames = WS_QUEUE_FRAMES_DEFAULT;
     c->queue_bytes = WS_QUEUE_BYTES_DEFAULT;
     c->handoff_frames = WS_HANDOFF_FRAMES_DEFAULT;
@@ -482,100 +506,6 @@ static struct channel *channel_find(struct ws_server *s, const char *key)
     return NULL;
 }
 
-/* A parsed channel name. */
-struct chan_name {
-    char key[KEY_MAX];
-    enum chan_kind kind;
-    char symbol[AB_SYMBOL_MAX];
-    enum ab_interval interval;
-};
-
-static bool symbol_tracked(const struct ws_config *cfg, const char *sym)
-{
-    if (!cfg->symbols || cfg->symbols->n == 0)
-        return true;
-    for (size_t i = 0; i < cfg->symbols->n; i++)
-        if (strcmp(cfg->symbols->v[i], sym) == 0)
-            return true;
-    return false;
-}
-
-static bool interval_tracked(const struct ws_config *cfg, enum ab_interval iv)
-{
-    if (!cfg->intervals || cfg->intervals->n == 0)
-        return true;
-    for (size_t i = 0; i < cfg->intervals->n; i++)
-        if (cfg->intervals->v[i] == iv)
-            return true;
-    return false;
-}
-
-/*
- * Parses "candles:<SYMBOL>:<interval>" or "book:<SYMBOL>". Returns NULL or
- * the error code, with a message in why.
- */
-static const char *chan_parse(const struct ws_config *cfg, const char *name, size_t len,
-                              struct chan_name *out, char *why, size_t why_len)
-{
-    memset(out, 0, sizeof(*out));
-    if (len == 0 || len >= KEY_MAX || memchr(name, '\0', len)) {
-        snprintf(why, why_len,
-                 "channel names are \"candles:<SYMBOL>:<interval>\" or "
-                 "\"book:<SYMBOL>\"");
-        return "bad_channel";
-    }
-    const char *sym;
-    size_t sym_len;
-    if (len > 8 && memcmp(name, "candles:", 8) == 0) {
-        sym = name + 8;
-        const char *colon = memchr(sym, ':', len - 8);
-        if (!colon) {
-            snprintf(why, why_len, "channel %.*s: expected candles:<SYMBOL>:<interval>", (int)len,
-                     name);
-            return "bad_channel";
-        }
-        sym_len = (size_t)(colon - sym);
-        size_t iv_len = len - 8 - sym_len - 1;
-        out->kind = CH_CANDLES;
-        if (ab_interval_parse(colon + 1, iv_len, &out->interval) != 0) {
-            snprintf(why, why_len,
-                     "channel %.*s: unknown interval (one of 1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h "
-                     "12h 1d 3d 1w 1M)",
-                     (int)len, name);
-            return "bad_channel";
-        }
-    } else if (len > 5 && memcmp(name, "book:", 5) == 0) {
-        sym = name + 5;
-        sym_len = len - 5;
-        out->kind = CH_BOOK;
-    } else {
-        snprintf(why, why_len,
-                 "channel %.*s: names are \"candles:<SYMBOL>:<interval>\" or \"book:<SYMBOL>\"",
-                 (int)len, name);
-        return "bad_channel";
-    }
-    if (!ab_symbol_valid(sym, sym_len)) {
-        snprintf(why, why_len, "channel %.*s: a symbol is upper-case letters and digits", (int)len,
-                 name);
-        return "bad_channel";
-    }
-    memcpy(out->symbol, sym, sym_len);
-    out->symbol[sym_len] = '\0';
-    if (!symbol_tracked(cfg, out->symbol)) {
-        snprintf(why, why_len, "channel %.*s: symbol %s is not tracked", (int)len, name,
-                 out->symbol);
-        return "unknown_symbol";
-    }
-    if (out->kind == CH_CANDLES && !interval_tracked(cfg, out->interval)) {
-        snprintf(why, why_len, "channel %.*s: interval %s is not tracked", (int)len, name,
-                 ab_interval_name(out->interval));
-        return "unknown_interval";
-    }
-    memcpy(out->key, name, len);
-    out->key[len] = '\0';
-    return NULL;
-}
-
 /* ---- connection queue (server thread) ---- */
 
 static void want_write(struct conn *c)
@@ -634,7 +564,20 @@ static void conn_close(struct conn *c, int code, const char *reason)
     struct ws_server *s = c->srv;
     c->close_code = code;
     c->close_reason = reason;
-    q_clear(c);
+    if (code == WS_CLOSE_POLICY) {
+        /* The replies already queued (the flood's errors) go out first; no
+         * snapshot is built for a closing connection. */
+        size_t keep = 0;
+        for (size_t i = 0; i < c->q_n; i++) {
+            struct qent e = c->q[(c->q_head + i) % c->q_cap];
+            if (e.m)
+                c->q[(c->q_head + keep++) % c->q_cap] = e;
+        }
+        c->q_n = keep;
+        c->drain_then_close = keep > 0;
+    } else {
+        q_clear(c);
+    }
     switch (code) {
     case WS_CLOSE_SLOW_CONSUMER:
         BUMP(s, closes_slow);
@@ -644,6 +587,9 @@ static void conn_close(struct conn *c, int code, const char *reason)
         break;
     case WS_CLOSE_TRY_LATER:
         BUMP(s, closes_limit);
+        break;
+    case WS_CLOSE_POLICY:
+        BUMP(s, closes_policy);
         break;
     default:
         BUMP(s, closes_shutdown);
@@ -678,7 +624,7 @@ static bool q_overflow(struct conn *c)
 {
     size_t books = 0;
     for (size_t i = 0; i < c->n_subs; i++)
-        books += c->subs[i]->ch->kind == CH_BOOK;
+        books += c->subs[i]->ch->kind == WS_CH_BOOK;
     if (books == 0)
         return true;
     size_t keep = 0, bytes = 0;
@@ -687,7 +633,7 @@ static bool q_overflow(struct conn *c)
         bool drop = e.m ? is_book(e.m) : false;
         if (!e.m) {
             for (size_t k = 0; k < c->n_subs; k++)
-                if (c->subs[k]->id == e.sub_id && c->subs[k]->ch->kind == CH_BOOK)
+                if (c->subs[k]->id == e.sub_id && c->subs[k]->ch->kind == WS_CH_BOOK)
                     drop = true;
         }
         if (drop) {
@@ -702,7 +648,7 @@ static bool q_overflow(struct conn *c)
     c->q_bytes = bytes;
     for (size_t i = 0; i < c->n_subs; i++) {
         struct sub *sub = c->subs[i];
-        if (sub->ch->kind != CH_BOOK)
+        if (sub->ch->kind != WS_CH_BOOK)
             continue;
         sub->pending = false; /* its marker, if any, was dropped */
         ADD(c->srv, book_resnapshots, 1);
@@ -795,7 +741,7 @@ static void repair(struct ws_server *s, struct channel *ch, const struct lost *l
         struct sub *sub = ch->subs[i];
         if (sub->c->close_code || sub->pending)
             continue; /* its snapshot is read after the loss */
-        if (ch->kind == CH_CANDLES) {
+        if (ch->kind == WS_CH_CANDLES) {
             if (!l || sub->seq < l->seq)
                 conn_close(sub->c, WS_CLOSE_OVERLOADED, "server overloaded: updates lost");
         } else if (!l || sub->gen < l->gen || (sub->gen == l->gen && sub->last < l->last)) {
@@ -914,7 +860,7 @@ static bool grow(void **arr, size_t *cap, size_t need, size_t elem)
     return true;
 }
 
-static struct sub *sub_add(struct conn *c, const struct chan_name *cn)
+static struct sub *sub_add(struct conn *c, const struct ws_chan *cn)
 {
     struct ws_server *s = c->srv;
     struct channel *ch = channel_find(s, cn->key);
@@ -978,95 +924,35 @@ static void sub_remove(struct conn *c, struct sub *sub)
     free(sub);
 }
 
-/* Channel names of a request, parsed and deduplicated. */
-struct chan_list {
-    struct chan_name *v;
-    size_t n;
-};
-
-/* Returns 0, or -1 after sending an error. */
-static int parse_channels(struct conn *c, json_t *root, json_t *id, struct chan_list *out)
-{
-    const struct ws_config *cfg = &c->srv->cfg;
-    out->v = NULL;
-    out->n = 0;
-    json_t *arr = json_object_get(root, "channels");
-    if (!json_is_array(arr) || json_array_size(arr) == 0) {
-        send_error(c, id, "bad_request", "\"channels\" must be a non-empty array of strings");
-        return -1;
-    }
-    if (json_array_size(arr) > cfg->max_channels) {
-        char why[128];
-        snprintf(why, sizeof(why), "at most %zu channels per connection", cfg->max_channels);
-        send_error(c, id, "too_many_channels", why);
-        return -1;
-    }
-    out->v = calloc(json_array_size(arr), sizeof(*out->v));
-    if (!out->v) {
-        send_error(c, id, "internal", "out of memory");
-        return -1;
-    }
-    size_t i;
-    json_t *v;
-    json_array_foreach(arr, i, v)
-    {
-        if (!json_is_string(v)) {
-            send_error(c, id, "bad_request", "\"channels\" must be a non-empty array of strings");
-            goto fail;
-        }
-        char why[256];
-        struct chan_name cn;
-        const char *code =
-            chan_parse(cfg, json_string_value(v), json_string_length(v), &cn, why, sizeof(why));
-        if (code) {
-            send_error(c, id, code, why);
-            goto fail;
-        }
-        bool dup = false;
-        for (size_t k = 0; k < out->n && !dup; k++)
-            dup = strcmp(out->v[k].key, cn.key) == 0;
-        if (!dup)
-            out->v[out->n++] = cn;
-    }
-    return 0;
-fail:
-    free(out->v);
-    out->v = NULL;
-    return -1;
-}
-
-static json_t *names_json(const struct chan_list *l)
+static json_t *names_json(const struct ws_request *r)
 {
     json_t *a = json_array();
-    for (size_t i = 0; a && i < l->n; i++)
-        json_array_append_new(a, json_string(l->v[i].key));
+    for (size_t i = 0; a && i < r->n; i++)
+        json_array_append_new(a, json_string(r->chans[i].key));
     return a;
 }
 
-static void op_subscribe(struct conn *c, json_t *root, json_t *id)
+static void op_subscribe(struct conn *c, const struct ws_request *r, json_t *id)
 {
-    struct chan_list l;
-    if (parse_channels(c, root, id, &l) != 0)
-        return;
     size_t fresh = 0;
-    for (size_t i = 0; i < l.n; i++)
-        fresh += conn_find_sub(c, l.v[i].key) == NULL;
+    for (size_t i = 0; i < r->n; i++)
+        fresh += conn_find_sub(c, r->chans[i].key) == NULL;
     if (c->n_subs + fresh > c->srv->cfg.max_channels) {
         char why[160];
         snprintf(why, sizeof(why),
                  "at most %zu channels per connection (%zu subscribed, %zu more asked)",
                  c->srv->cfg.max_channels, c->n_subs, fresh);
         send_error(c, id, "too_many_channels", why);
-        goto out;
+        return;
     }
     json_t *o = reply_new("subscribed", id);
     if (o)
-        json_object_set_new(o, "channels", names_json(&l));
+        json_object_set_new(o, "channels", names_json(r));
     send_json(c, o);
-    for (size_t i = 0; i < l.n && !c->close_code; i++) {
-        struct sub *sub = conn_find_sub(c, l.v[i].key);
+    for (size_t i = 0; i < r->n && !c->close_code; i++) {
+        struct sub *sub = conn_find_sub(c, r->chans[i].key);
         if (!sub)
-            sub = sub_add(c, &l.v[i]);
+            sub = sub_add(c, &r->chans[i]);
         if (!sub) {
             conn_close(c, WS_CLOSE_SLOW_CONSUMER, "out of memory");
             break;
@@ -1074,62 +960,64 @@ static void op_subscribe(struct conn *c, json_t *root, json_t *id)
         if (!push_marker(c, sub))
             break;
     }
-out:
-    free(l.v);
 }
 
-static void op_unsubscribe(struct conn *c, json_t *root, json_t *id)
+static void op_unsubscribe(struct conn *c, const struct ws_request *r, json_t *id)
 {
-    struct chan_list l;
-    if (parse_channels(c, root, id, &l) != 0)
-        return;
-    for (size_t i = 0; i < l.n; i++) {
-        struct sub *sub = conn_find_sub(c, l.v[i].key);
+    for (size_t i = 0; i < r->n; i++) {
+        struct sub *sub = conn_find_sub(c, r->chans[i].key);
         if (sub)
             sub_remove(c, sub);
     }
     json_t *o = reply_new("unsubscribed", id);
     if (o)
-        json_object_set_new(o, "channels", names_json(&l));
+        json_object_set_new(o, "channels", names_json(r));
     send_json(c, o);
-    free(l.v);
+}
+
+/* The id to echo (new reference), NULL when the request had none. */
+static json_t *id_json(const struct ws_id *id)
+{
+    switch (id->kind) {
+    case WS_ID_INT:
+        return json_integer((json_int_t)id->num);
+    case WS_ID_STRING:
+        return json_stringn(id->str, id->len);
+    case WS_ID_NONE:
+        break;
+    }
+    return NULL;
 }
 
 static void handle_request(struct conn *c, const char *text, size_t len)
 {
+    const struct ws_config *cfg = &c->srv->cfg;
     BUMP(c->srv, requests);
-    json_error_t jerr;
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        char why[256];
-        snprintf(why, sizeof(why), "not valid JSON: %s", jerr.text);
-        send_error(c, NULL, "bad_json", why);
-        return;
-    }
-    json_t *id = json_object_get(root, "id"); /* borrowed; NULL when absent or not an object */
-    if (!json_is_object(root)) {
-        send_error(c, NULL, "bad_request", "a request is a JSON object");
-        goto out;
-    }
-    if (id && !json_is_integer(id) && !(json_is_string(id) && json_string_length(id) <= ID_MAX)) {
-        send_error(c, NULL, "bad_request", "\"id\" must be an integer or a string of <= 64 bytes");
-        goto out;
-    }
-    json_t *op = json_object_get(root, "op");
-    const char *ops = json_string_value(op);
-    if (!ops) {
-        send_error(c, id, "bad_request", "\"op\" must be a string");
-    } else if (strcmp(ops, "subscribe") == 0) {
-        op_subscribe(c, root, id);
-    } else if (strcmp(ops, "unsubscribe") == 0) {
-        op_unsubscribe(c, root, id);
-    } else if (strcmp(ops, "ping") == 0) {
-        send_json(c, reply_new("pong", id));
+    struct ws_request_limits lim = {
+        .max_channels = cfg->max_channels, .symbols = cfg->symbols, .intervals = cfg->intervals};
+    struct ws_request req;
+    char why[256];
+    int rc = ws_request_parse(text, len, &lim, &req, why, sizeof(why));
+    json_t *id = id_json(&req.id);
+    if (rc == AB_ENOMEM) {
+        send_error(c, id, "internal", "out of memory");
+    } else if (rc < 0) {
+        send_error(c, id, ws_req_error_name(req.error), why);
     } else {
-        send_error(c, id, "unknown_op", "\"op\" is one of subscribe, unsubscribe, ping");
+        switch (req.op) {
+        case WS_OP_SUBSCRIBE:
+            op_subscribe(c, &req, id);
+            break;
+        case WS_OP_UNSUBSCRIBE:
+            op_unsubscribe(c, &req, id);
+            break;
+        case WS_OP_PING:
+            send_json(c, reply_new("pong", id));
+            break;
+        }
     }
-out:
-    json_decref(root);
+    json_decref(id);
+    ws_request_free(&req);
 }
 
 /* ---- snapshots (server thread, when a marker reaches the head of the queue) ---- */
@@ -1138,7 +1026,7 @@ static struct msg *build_snapshot(struct ws_server *s, struct sub *sub)
 {
     struct channel *ch = sub->ch;
     struct tb t;
-    if (ch->kind == CH_CANDLES) {
+    if (ch->kind == WS_CH_CANDLES) {
         struct ab_candle *cs = NULL;
         size_t n = 0;
         uint64_t seq = 0;
@@ -1189,7 +1077,7 @@ static int write_msg(struct conn *c, struct msg *m)
 static int on_writeable(struct conn *c)
 {
     c->want_write = false;
-    if (c->close_code) {
+    if (c->close_code && (!c->drain_then_close || c->q_n == 0)) {
         const char *r = c->close_reason ? c->close_reason : "";
         lws_close_reason(c->wsi, (enum lws_close_status)c->close_code, (unsigned char *)r,
                          strlen(r));
@@ -1222,7 +1110,7 @@ static int on_writeable(struct conn *c)
             return -1;
         break;
     }
-    if (c->q_n)
+    if (c->q_n || c->close_code)
         want_write(c);
     return 0;
 }
@@ -1250,6 +1138,24 @@ static int on_receive(struct conn *c, const void *in, size_t len)
         return 0;
     if (c->close_code)
         return 0;
+    /* Every message costs a token, whatever it holds. */
+    const struct ws_config *cfg = &c->srv->cfg;
+    if (!ws_bucket_take(&c->bucket, cfg->rate, cfg->burst, mono_ms())) {
+        BUMP(c->srv, rate_limited);
+        c->rx_len = 0;
+        if (++c->strikes > cfg->burst) {
+            conn_close(c, WS_CLOSE_POLICY, "rate limit exceeded");
+        } else {
+            char why[128];
+            snprintf(why, sizeof(why),
+                     "too many requests: at most %u per second (bursts of %u); this one was "
+                     "ignored",
+                     cfg->rate, cfg->burst);
+            send_error(c, NULL, "rate_limited", why);
+        }
+        return 0;
+    }
+    c->strikes = 0;
     if (c->rx_too_big) {
         char why[96];
         snprintf(why, sizeof(why), "a request is at most %zu bytes", max);
@@ -1265,6 +1171,60 @@ static int on_receive(struct conn *c, const void *in, size_t len)
     return 0;
 }
 
+/* ---- connections per client address (server thread) ---- */
+
+static size_t addr_hash(const char *a)
+{
+    size_t h = 5381;
+    for (; *a; a++)
+        h = h * 33 + (unsigned char)*a;
+    return h % PEER_BUCKETS;
+}
+
+static struct wpeer *peer_find(struct ws_server *s, const char *addr)
+{
+    for (struct wpeer *p = s->peers[addr_hash(addr)]; p; p = p->next)
+        if (strcmp(p->addr, addr) == 0)
+            return p;
+    return NULL;
+}
+
+/* Counts a connection from addr. NULL when out of memory (then not counted). */
+static struct wpeer *peer_add(struct ws_server *s, const char *addr)
+{
+    struct wpeer *p = peer_find(s, addr);
+    if (!p) {
+        p = calloc(1, sizeof(*p));
+        if (!p)
+            return NULL;
+        snprintf(p->addr, sizeof(p->addr), "%s", addr);
+        size_t h = addr_hash(addr);
+        p->next = s->peers[h];
+        s->peers[h] = p;
+    }
+    p->n++;
+    return p;
+}
+
+static void peer_drop(struct ws_server *s, struct wpeer *p)
+{
+    if (!p || --p->n > 0)
+        return;
+    struct wpeer **pp = &s->peers[addr_hash(p->addr)];
+    while (*pp != p)
+        pp = &(*pp)->next;
+    *pp = p->next;
+    free(p);
+}
+
+/* The client address of wsi as text ("" when unknown). */
+static void peer_name(struct lws *wsi, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    if (!lws_get_peer_simple(wsi, buf, cap))
+        buf[0] = '\0';
+}
+
 static struct conn *conn_new(struct ws_server *s, struct lws *wsi)
 {
     struct conn *c = calloc(1, sizeof(*c));
@@ -1272,6 +1232,11 @@ static struct conn *conn_new(struct ws_server *s, struct lws *wsi)
         return NULL;
     c->srv = s;
     c->wsi = wsi;
+    ws_bucket_init(&c->bucket, s->cfg.burst, mono_ms());
+    char addr[ADDR_MAX];
+    peer_name(wsi, addr, sizeof(addr));
+    if (addr[0])
+        c->peer = peer_add(s, addr);
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -1298,10 +1263,105 @@ static void conn_free(struct conn *c)
         c->next->prev = c->prev;
     s->n_conns--;
     SUB1(s, connections);
+    peer_drop(s, c->peer);
     free(c->subs);
     free(c->q);
     free(c->rx);
     free(c);
+}
+
+/*
+ * Refuses a WebSocket handshake with an HTTP status and a JSON error body
+ * ({"error":{"code":...,"message":...}}, as REST), plus one extra header.
+ * Returns -1: lws then closes the connection.
+ */
+static int refuse_upgrade(struct lws *wsi, unsigned status, const char *hname, const char *hvalue,
+                          const char *code, const char *message)
+{
+    unsigned char buf[LWS_PRE + 1024];
+    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+    char body[512];
+    int blen = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
+                        code, message);
+    if (blen < 0 || (size_t)blen >= sizeof(body))
+        return -1;
+    if (lws_add_http_header_status(wsi, status, &p, end) ||
+        (hname && lws_add_http_header_by_name(wsi, (const unsigned char *)hname,
+                                              (const unsigned char *)hvalue, (int)strlen(hvalue),
+                                              &p, end)) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+                                     (const unsigned char *)"application/json", 16, &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                     (const unsigned char *)"no-store", 8, &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
+                                     &p, end) ||
+        lws_add_http_header_content_length(wsi, (lws_filepos_t)blen, &p, end) ||
+        lws_finalize_http_header(wsi, &p, end))
+        return -1;
+    if ((size_t)(end - p) < (size_t)blen)
+        return -1;
+    memcpy(p, body, (size_t)blen);
+    p += blen;
+    lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS);
+    return -1;
+}
+
+/* Whether the handshake carries the API token (header, else ?token=). */
+static bool upgrade_authorized(struct ws_server *s, struct lws *wsi, bool *missing)
+{
+    char hdr[AUTH_TOKEN_MAX + 64], arg[AUTH_TOKEN_MAX + 16];
+    const char *tok = NULL;
+    size_t len = 0;
+    bool ok = false;
+    *missing = true;
+    if (lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
+        auth_bearer(hdr, &tok, &len)) {
+        *missing = false;
+        ok = auth_token_equal(s->token, tok, len);
+    } else {
+        const char *v = lws_get_urlarg_by_name(wsi, "token=", arg, (int)sizeof(arg));
+        if (v && *v) {
+            *missing = false;
+            ok = auth_token_equal(s->token, v, strlen(v));
+        }
+    }
+    /* no copy of what the client sent stays on the stack */
+    memset(hdr, 0, sizeof(hdr));
+    memset(arg, 0, sizeof(arg));
+    return ok;
+}
+
+/* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: the token and the per-address limit. */
+static int on_confirm_upgrade(struct ws_server *s, struct lws *wsi)
+{
+    bool missing = false;
+    if (s->token[0] && !upgrade_authorized(s, wsi, &missing)) {
+        BUMP(s, refused_unauthorized);
+        ab_log(AB_LOG_DEBUG, "ws", "handshake refused: unauthorized credentials=%s",
+               missing ? "missing" : "wrong");
+        return refuse_upgrade(wsi, 401, "www-authenticate:",
+                              missing ? "Bearer realm=\"abidance\""
+                                      : "Bearer realm=\"abidance\", error=\"invalid_token\"",
+                              "unauthorized",
+                              missing ? "this server requires an API token: send "
+                                        "Authorization: Bearer <token>, or ?token=<token>"
+                                      : "the API token is wrong");
+    }
+    size_t cap = s->cfg.max_connections_per_ip;
+    if (cap) {
+        char addr[ADDR_MAX];
+        peer_name(wsi, addr, sizeof(addr));
+        struct wpeer *p = addr[0] ? peer_find(s, addr) : NULL;
+        if (p && p->n >= cap) {
+            BUMP(s, refused_per_ip);
+            ab_log(AB_LOG_INFO, "ws", "handshake refused: too many connections addr=%s limit=%zu",
+                   addr, cap);
+            char why[128];
+            snprintf(why, sizeof(why), "at most %zu connections per client address", cap);
+            return refuse_upgrade(wsi, 429, "retry-after:", "5", "too_many_connections", why);
+        }
+    }
+    return 0;
 }
 
 static int on_filter(struct lws *wsi)
@@ -1319,6 +1379,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     struct ws_server *s = lws_context_user(lws_get_context(wsi));
     struct pss *p = user;
     switch (reason) {
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return s ? on_confirm_upgrade(s, wsi) : -1;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return on_filter(wsi);
     case LWS_CALLBACK_ESTABLISHED:
@@ -1327,6 +1389,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             return -1;
         if (s->n_conns > s->cfg.max_connections)
             conn_close(p->c, WS_CLOSE_TRY_LATER, "too many connections");
+        else if (s->cfg.max_connections_per_ip && p->c->peer &&
+                 p->c->peer->n > s->cfg.max_connections_per_ip)
+            conn_close(p->c, WS_CLOSE_TRY_LATER, "too many connections from this address");
         else if (s->stopping)
             conn_close(p->c, WS_CLOSE_GOING_AWAY, "server shutting down");
         return 0;
@@ -1366,17 +1431,26 @@ int ws_server_new(const struct ws_config *cfg, struct live *lv, struct ws_server
     struct ws_config c = *cfg;
     if (!c.max_connections || !c.max_channels || !c.max_inbound || !c.queue_frames ||
         !c.queue_bytes || !c.handoff_frames || !c.handoff_bytes || !c.ping_secs ||
-        c.hangup_secs <= c.ping_secs || c.hangup_secs > 65535 || c.addr.host[0] == '\0')
+        c.hangup_secs <= c.ping_secs || c.hangup_secs > 65535 || c.addr.host[0] == '\0' ||
+        (c.rate && !c.burst))
         return AB_EINVAL;
     if (c.max_connections > WS_MAX_CONNECTIONS_MAX || c.max_channels > WS_MAX_CHANNELS_MAX ||
         c.max_inbound > WS_MAX_INBOUND_MAX || c.queue_frames > WS_QUEUE_FRAMES_MAX ||
         c.queue_bytes > WS_QUEUE_BYTES_MAX || c.handoff_frames > WS_QUEUE_FRAMES_MAX ||
-        c.candle_snapshot > WS_CANDLE_SNAPSHOT_MAX)
+        c.candle_snapshot > WS_CANDLE_SNAPSHOT_MAX ||
+        c.max_connections_per_ip > WS_MAX_CONNECTIONS_MAX || c.rate > WS_RATE_MAX ||
+        c.burst > WS_BURST_MAX)
         return AB_ERANGE;
+    char why[128];
+    size_t tlen = c.token ? strlen(c.token) : 0;
+    if (tlen && auth_token_check(c.token, tlen, why, sizeof(why)) < 0)
+        return AB_EINVAL;
     struct ws_server *s = calloc(1, sizeof(*s));
     if (!s)
         return AB_ENOMEM;
     s->cfg = c;
+    memcpy(s->token, c.token ? c.token : "", tlen + 1);
+    s->cfg.token = NULL; /* only the copy, which is never logged */
     s->lv = lv;
     s->ho.cap = c.handoff_frames;
     s->ho.max_bytes = c.handoff_bytes;
@@ -1440,6 +1514,7 @@ int ws_server_start(struct ws_server *s)
     memset(&ci, 0, sizeof(ci));
     ci.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
     ci.user = s;
+    ci.max_http_header_data = WS_HANDSHAKE_MAX;
     s->ctx = lws_create_context(&ci);
     if (!s->ctx) {
         ab_log(AB_LOG_ERROR, "ws", "cannot create the libwebsockets context");
@@ -1481,7 +1556,12 @@ int ws_server_start(struct ws_server *s)
         s->ctx = NULL;
         return AB_EIO;
     }
-    ab_log(AB_LOG_INFO, "ws", "listening addr=%s port=%d path=%s", s->cfg.addr.host, port, WS_PATH);
+    ab_log(AB_LOG_INFO, "ws",
+           "listening addr=%s port=%d path=%s max_connections=%zu max_connections_per_ip=%zu "
+           "max_channels=%zu max_message=%zu rate=%u burst=%u auth=%s",
+           s->cfg.addr.host, port, WS_PATH, s->cfg.max_connections, s->cfg.max_connections_per_ip,
+           s->cfg.max_channels, s->cfg.max_inbound, s->cfg.rate, s->cfg.burst,
+           s->token[0] ? "token" : "none");
     return 0;
 }
 
@@ -1515,6 +1595,14 @@ void ws_server_free(struct ws_server *s)
     ws_server_stop(s);
     live_set_hook(s->lv, NULL);
     pthread_mutex_destroy(&s->ho.lock);
+    for (size_t i = 0; i < PEER_BUCKETS; i++) {
+        while (s->peers[i]) {
+            struct wpeer *p = s->peers[i];
+            s->peers[i] = p->next;
+            free(p);
+        }
+    }
+    memset(s->token, 0, sizeof(s->token));
     free(s->ho.ring);
     free(s->scratch);
     free(s->lost);
@@ -1539,6 +1627,10 @@ void ws_server_stats(struct ws_server *s, struct ws_stats *out)
     out->closes_limit = LOADST(s, closes_limit);
     out->closes_client = LOADST(s, closes_client);
     out->closes_shutdown = LOADST(s, closes_shutdown);
+    out->closes_policy = LOADST(s, closes_policy);
+    out->refused_unauthorized = LOADST(s, refused_unauthorized);
+    out->refused_per_ip = LOADST(s, refused_per_ip);
+    out->rate_limited = LOADST(s, rate_limited);
 }
 
 int ws_stats_render(const struct ws_stats *st, char *buf, size_t cap)
@@ -1573,6 +1665,14 @@ int ws_stats_render(const struct ws_stats *st, char *buf, size_t cap)
         ROW("abidance_ws_closes_total", NULL, NULL, "reason=\"connection_limit\"", closes_limit),
         ROW("abidance_ws_closes_total", NULL, NULL, "reason=\"client\"", closes_client),
         ROW("abidance_ws_closes_total", NULL, NULL, "reason=\"shutdown\"", closes_shutdown),
+        ROW("abidance_ws_closes_total", NULL, NULL, "reason=\"rate_limit\"", closes_policy),
+        ROW("abidance_ws_handshakes_refused_total", "counter",
+            "WebSocket handshakes refused by reason.", "reason=\"unauthorized\"",
+            refused_unauthorized),
+        ROW("abidance_ws_handshakes_refused_total", NULL, NULL, "reason=\"per_ip_limit\"",
+            refused_per_ip),
+        ROW("abidance_ws_rate_limited_total", "counter",
+            "Client requests refused by the per-connection rate limit.", NULL, rate_limited),
 #undef ROW
     };
     size_t len = strnlen(buf, cap);

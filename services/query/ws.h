@@ -31,6 +31,20 @@
  * Liveness: lws pings a connection idle for ping_secs and drops one that has
  * been silent (no pong, no message) for hangup_secs.
  *
+ * Client limits (api/websocket.md, "Limits"). The handshake is refused with
+ * HTTP 401 (a JSON error body, WWW-Authenticate: Bearer) when a token is
+ * set and neither "Authorization: Bearer <token>" nor "?token=<token>"
+ * carries it (compared in constant time, never logged), and with HTTP 429
+ * (Retry-After) when the client address already has max_connections_per_ip
+ * connections; handshake headers are capped at WS_HANDSHAKE_MAX bytes. An
+ * accepted connection beyond max_connections is closed with 1013. Client
+ * messages are parsed by ws_request.h (at most max_inbound bytes and
+ * max_channels channels) and rate limited per connection by a token bucket
+ * (rate per second, bursts of burst): a message over the rate is ignored
+ * and answered with a "rate_limited" error; more than `burst` of them in a
+ * row close the connection with WS_CLOSE_POLICY (1008). Inbound memory per
+ * connection is one max_inbound buffer whatever the client sends.
+ *
  * Lifetime: ws_server_new, ws_server_start, ws_server_stop and
  * ws_server_free are called by the owner thread, in that order (stop and
  * free accept a server that never started). ws_server_stats and
@@ -49,39 +63,45 @@
 
 /* Close codes the server sends (api/websocket.md). */
 #define WS_CLOSE_GOING_AWAY    1001 /* server shutting down */
+#define WS_CLOSE_POLICY        1008 /* sustained request flood (rate limit) */
 #define WS_CLOSE_TRY_LATER     1013 /* connection limit reached */
 #define WS_CLOSE_SLOW_CONSUMER 4008 /* the connection's queue overflowed */
 #define WS_CLOSE_OVERLOADED    4011 /* updates were lost before reaching the connection */
 
 /* Defaults (ws_config_defaults) and hard upper bounds (AB_ERANGE above). */
-#define WS_MAX_CONNECTIONS_DEFAULT 1000
-#define WS_MAX_CONNECTIONS_MAX     100000
-#define WS_MAX_CHANNELS_DEFAULT    100 /* per connection */
-#define WS_MAX_CHANNELS_MAX        10000
-#define WS_MAX_INBOUND_DEFAULT     4096 /* bytes per client message */
-#define WS_MAX_INBOUND_MAX         (1024 * 1024)
-#define WS_QUEUE_FRAMES_DEFAULT    4096
-#define WS_QUEUE_FRAMES_MAX        1000000
-#define WS_QUEUE_BYTES_DEFAULT     (8u * 1024 * 1024)
-#define WS_QUEUE_BYTES_MAX         (1024u * 1024 * 1024)
-#define WS_HANDOFF_FRAMES_DEFAULT  65536
-#define WS_HANDOFF_BYTES_DEFAULT   (256u * 1024 * 1024)
-#define WS_CANDLE_SNAPSHOT_DEFAULT 10 /* newest candles in a candle snapshot */
-#define WS_CANDLE_SNAPSHOT_MAX     1000
-#define WS_PING_SECS_DEFAULT       20
-#define WS_HANGUP_SECS_DEFAULT     60
-#define WS_CLOSE_GRACE_SECS        5 /* a closing connection that cannot be written is cut */
-#define WS_MESSAGE_MAX             (64u * 1024 * 1024) /* one serialized message */
+#define WS_MAX_CONNECTIONS_DEFAULT  1000
+#define WS_MAX_CONNECTIONS_MAX      100000
+#define WS_MAX_CONNS_PER_IP_DEFAULT 32  /* per client address (the service's default) */
+#define WS_MAX_CHANNELS_DEFAULT     100 /* per connection */
+#define WS_MAX_CHANNELS_MAX         10000
+#define WS_MAX_INBOUND_DEFAULT      4096 /* bytes per client message */
+#define WS_MAX_INBOUND_MAX          (1024 * 1024)
+#define WS_QUEUE_FRAMES_DEFAULT     4096
+#define WS_QUEUE_FRAMES_MAX         1000000
+#define WS_QUEUE_BYTES_DEFAULT      (8u * 1024 * 1024)
+#define WS_QUEUE_BYTES_MAX          (1024u * 1024 * 1024)
+#define WS_HANDOFF_FRAMES_DEFAULT   65536
+#define WS_HANDOFF_BYTES_DEFAULT    (256u * 1024 * 1024)
+#define WS_CANDLE_SNAPSHOT_DEFAULT  10 /* newest candles in a candle snapshot */
+#define WS_CANDLE_SNAPSHOT_MAX      1000
+#define WS_PING_SECS_DEFAULT        20
+#define WS_HANGUP_SECS_DEFAULT      60
+#define WS_CLOSE_GRACE_SECS         5 /* a closing connection that cannot be written is cut */
+#define WS_MESSAGE_MAX              (64u * 1024 * 1024) /* one serialized message */
+#define WS_RATE_DEFAULT             20   /* client requests per second per connection; 0 = off */
+#define WS_BURST_DEFAULT            40   /* ... accepted at once */
+#define WS_HANDSHAKE_MAX            4096 /* bytes of handshake headers (lws' header buffer) */
 
 struct ws_server; /* opaque */
 
 struct ws_config {
     struct ab_config_addr addr; /* listen address; loopback by default; port 0 = any free */
     size_t max_connections;
-    size_t max_channels; /* per connection */
-    size_t max_inbound;  /* bytes per client message (bigger: error, connection kept) */
-    size_t queue_frames; /* per connection */
-    size_t queue_bytes;  /* per connection */
+    size_t max_connections_per_ip; /* per client address; 0: no limit */
+    size_t max_channels;           /* per connection */
+    size_t max_inbound;            /* bytes per client message (bigger: error, connection kept) */
+    size_t queue_frames;           /* per connection */
+    size_t queue_bytes;            /* per connection */
     size_t handoff_frames, handoff_bytes; /* bus thread -> server thread */
     size_t candle_snapshot;               /* candles in a candle channel's snapshot */
     unsigned ping_secs, hangup_secs;      /* hangup_secs > ping_secs */
@@ -90,9 +110,15 @@ struct ws_config {
      * or empty: any well-formed name is accepted. */
     const struct ab_config_symbols *symbols;
     const struct ab_config_intervals *intervals;
+    unsigned rate;     /* client requests per second per connection (0: no limit) */
+    unsigned burst;    /* requests accepted at once; >= 1 when rate is set */
+    const char *token; /* API token (copied by ws_server_new); NULL or "": none */
 };
 
-/* Fills *c with the defaults above and 127.0.0.1:8081. */
+/* Fills *c with the defaults above and 127.0.0.1:8081, except
+ * max_connections_per_ip: 0 (no limit) here, so in-process users (tests,
+ * benchmarks) opening many loopback connections are not refused; the
+ * service sets WS_MAX_CONNS_PER_IP_DEFAULT from --ws-max-connections-per-ip. */
 void ws_config_defaults(struct ws_config *c);
 
 struct ws_stats {
@@ -112,13 +138,18 @@ struct ws_stats {
     uint64_t closes_limit;         /* closed with 1013 (connection limit) */
     uint64_t closes_client;        /* closed by the client or the network (incl. ping timeout) */
     uint64_t closes_shutdown;      /* closed with 1001 at ws_server_stop */
+    uint64_t closes_policy;        /* closed with 1008 (request flood) */
+    uint64_t refused_unauthorized; /* handshakes refused with 401 */
+    uint64_t refused_per_ip;       /* handshakes refused with 429 (per-address limit) */
+    uint64_t rate_limited;         /* client messages refused by the rate limit */
 };
 
 /*
  * Creates the server (not yet listening) over lv (borrowed; outlives the
  * server) and installs its hook into lv. cfg is copied (its symbol and
- * interval lists are borrowed). Returns 0, AB_EINVAL (bad address or
- * hangup_secs <= ping_secs), AB_ERANGE (a limit above its _MAX) or AB_ENOMEM.
+ * interval lists are borrowed, the token is copied). Returns 0, AB_EINVAL
+ * (bad address, hangup_secs <= ping_secs, rate without burst, a token that
+ * auth_token_check refuses), AB_ERANGE (a limit above its _MAX) or AB_ENOMEM.
  */
 int ws_server_new(const struct ws_config *cfg, struct live *lv, struct ws_server **out);
 

@@ -37,6 +37,7 @@
 #include "live.h"
 #include "reply.h"
 #include "store.h"
+#include "ws.h"
 
 #define KLINES_FILE \
     AB_SHARED_DATA "/binance/python-binance-c22c7de/klines_30m_2019-04-11_to_2019-04-21.json"
@@ -102,12 +103,15 @@ static int parse_port(const char *s)
 struct server {
     pid_t pid;
     int port;
-    int out_fd; /* its stdout */
+    int ws_port; /* the stream's, from the banner */
+    int out_fd;  /* its stdout */
 };
 
 /* Starts abidance-query --http 127.0.0.1:0 with url and extra args (NULL-
- * terminated) and waits for the banner that names its port. */
-static struct server server_start_url(const char *url, const char *const *extra)
+ * terminated) and waits for the banner that names its port. stderr goes to
+ * the file log_path when not NULL. */
+static struct server server_start_opts(const char *url, const char *const *extra,
+                                       const char *log_path)
 {
     const char *argv[40];
     int argc = 0;
@@ -129,6 +133,13 @@ static struct server server_start_url(const char *url, const char *const *extra)
         dup2(pipefd[1], 1);
         close(pipefd[0]);
         close(pipefd[1]);
+        if (log_path) {
+            int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            if (fd >= 0) {
+                dup2(fd, 2);
+                close(fd);
+            }
+        }
         setenv("DATABASE_URL", url, 1);
         unsetenv("ABIDANCE_HTTP_ADDR");
         execv(argv[0], (char *const *)argv);
@@ -150,11 +161,19 @@ static struct server server_start_url(const char *url, const char *const *extra)
         len += (size_t)n;
         buf[len] = '\0';
         const char *at = strstr(buf, "http://127.0.0.1:");
-        if (at && strchr(at, ' '))
+        const char *ws = strstr(buf, "ws://127.0.0.1:");
+        if (at && strchr(at, ' ') && ws && strchr(ws, ' ')) {
             s.port = parse_port(at + strlen("http://127.0.0.1:"));
+            s.ws_port = parse_port(ws + strlen("ws://127.0.0.1:"));
+        }
     }
     cr_assert(s.port > 0, "abidance-query did not print its address; output:\n%.*s", (int)len, buf);
     return s;
+}
+
+static struct server server_start_url(const char *url, const char *const *extra)
+{
+    return server_start_opts(url, extra, NULL);
 }
 
 static struct server server_start(const char *const *extra)
@@ -1573,4 +1592,488 @@ Test(rest, concurrent_clients)
         cr_assert_eq(w[i].ok, 25, "worker %d: %d of 25 succeeded", i, w[i].ok);
     }
     cr_assert_eq(server_stop(&s), 0);
+}
+
+/* ---- tests: client limits and the API token ---- */
+
+#define TOKEN       "Tk_0123456789abcdef.ghij-klmn~XYZ"
+#define WRONG_TOKEN "Tk_0123456789abcdef.ghij-klmn~XYy"
+
+/* GET target with extra header lines (each ending in \r\n). */
+static struct resp http_get_with(int port, const char *target, const char *headers)
+{
+    char req[8192];
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sConnection: close\r\n\r\n", target,
+                     headers ? headers : "");
+    cr_assert_lt((size_t)n, sizeof(req));
+    return http_raw(port, req, (size_t)n);
+}
+
+/* GET with headers, retried while the database is still coming up (503). */
+static struct resp http_get_ready(int port, const char *target, const char *headers)
+{
+    int64_t deadline = now_ms() + 20000;
+    for (;;) {
+        struct resp r = http_get_with(port, target, headers);
+        if (r.status != 503 || now_ms() > deadline)
+            return r;
+        resp_free(&r);
+        sleep_ms(100);
+    }
+}
+
+/* The error code of a JSON error body ("" when none). */
+static const char *error_code(const struct resp *r, char *buf, size_t cap)
+{
+    json_t *j = json_loadb(r->body, r->len, 0, NULL);
+    const char *c = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+    snprintf(buf, cap, "%s", c ? c : "");
+    json_decref(j);
+    return buf;
+}
+
+static void expect_401(int port, const char *target, const char *headers, bool invalid)
+{
+    struct resp r = http_get_with(port, target, headers);
+    char code[64], www[128];
+    cr_assert_eq(r.status, 401, "%s: %d %s", target, r.status, r.body);
+    cr_assert_str_eq(error_code(&r, code, sizeof(code)), "unauthorized", "%s", r.body);
+    cr_assert(resp_header(&r, "WWW-Authenticate", www, sizeof(www)), "%s: no WWW-Authenticate",
+              target);
+    cr_assert_eq(strncmp(www, "Bearer realm=\"abidance\"", 23), 0, "%s", www);
+    cr_assert_eq(strstr(www, "invalid_token") != NULL, invalid, "%s: %s", target, www);
+    cr_assert_null(strstr(r.head, TOKEN));
+    cr_assert_null(strstr(r.body, TOKEN));
+    resp_free(&r);
+}
+
+/* Reads a whole file (malloc'd, NUL-terminated). */
+static char *slurp_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    char *buf = malloc(1 << 22);
+    cr_assert_not_null(buf);
+    size_t n = fread(buf, 1, (1 << 22) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* A raw WebSocket handshake to the stream port; returns the HTTP status. */
+static int ws_handshake(int port, const char *target, const char *headers)
+{
+    char req[2048];
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n%s\r\n",
+                     target, headers ? headers : "");
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    cr_assert_eq(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
+    char buf[2048];
+    size_t len = 0;
+    while (len < sizeof(buf) - 1 && !memmem(buf, len, "\r\n\r\n", 4)) {
+        ssize_t k = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+        if (k <= 0)
+            break;
+        len += (size_t)k;
+    }
+    close(fd);
+    buf[len] = '\0';
+    int status = 0;
+    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+        status = 0;
+    return status;
+}
+
+Test(rest, api_token_guards_every_route_but_the_probes, .timeout = 120)
+{
+    char log_path[] = "/tmp/abidance-rest-log-XXXXXX";
+    int lfd = mkstemp(log_path);
+    cr_assert_geq(lfd, 0);
+    close(lfd);
+    const char *extra[] = {"--api-token=" TOKEN, "--log-level=debug", NULL};
+    struct server s = server_start_opts(db_url(), extra, log_path);
+
+    /* missing, wrong, another scheme */
+    expect_401(s.port, "/v1/symbols", NULL, false);
+    expect_401(s.port, "/v1/symbols", "Authorization: Bearer " WRONG_TOKEN "\r\n", true);
+    expect_401(s.port, "/v1/symbols", "Authorization: Basic dXNlcjpwYXNz\r\n", false);
+    expect_401(s.port, "/v1/symbols", "Authorization: Bearer\r\n", false);
+    expect_401(s.port, "/v1/symbols?token=" TOKEN, NULL, false); /* REST takes no query token */
+    expect_401(s.port, "/v1/candles?symbol=BTCUSDT&interval=1m", NULL, false);
+    expect_401(s.port, "/v1/indicators/sma?symbol=BTCUSDT&interval=1m", NULL, false);
+    expect_401(s.port, "/v1/book?symbol=BTCUSDT", NULL, false);
+    expect_401(s.port, "/metrics", NULL, false);
+    /* unknown paths do not reveal themselves: 401 first */
+    expect_401(s.port, "/nope", NULL, false);
+    /* a prefix or an extension of the token is wrong */
+    expect_401(s.port, "/v1/symbols", "Authorization: Bearer Tk_0123456789abcdef.ghij-klmn~XY\r\n",
+               true);
+    expect_401(s.port, "/v1/symbols", "Authorization: Bearer " TOKEN "Z\r\n", true);
+
+    /* right */
+    const char *auth = "Authorization: Bearer " TOKEN "\r\n";
+    struct resp r = http_get_ready(s.port, "/v1/symbols", auth);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    r = http_get_with(s.port, "/v1/symbols", "authorization: bearer   " TOKEN "\r\n");
+    cr_assert_eq(r.status, 200, "the scheme is case-insensitive: %s", r.body);
+    resp_free(&r);
+    r = http_get_with(s.port, "/nope", auth);
+    cr_assert_eq(r.status, 404);
+    resp_free(&r);
+    r = http_get_with(s.port, "/metrics", auth);
+    cr_assert_eq(r.status, 200);
+    cr_assert_null(strstr(r.body, TOKEN), "the token is not in /metrics");
+    cr_assert_not_null(strstr(r.body, "abidance_http_requests_total{route=\"/v1/symbols\","
+                                      "status=\"401\"}"),
+                       "401s are counted");
+    resp_free(&r);
+
+    /* probes stay open */
+    r = http_get(s.port, "/healthz");
+    cr_assert_eq(r.status, 200);
+    resp_free(&r);
+    r = http_get(s.port, "/readyz");
+    cr_assert(r.status == 200 || r.status == 503, "/readyz: %d", r.status);
+    resp_free(&r);
+
+    /* the stream: header or query parameter */
+    cr_assert_gt(s.ws_port, 0);
+    cr_assert_eq(ws_handshake(s.ws_port, "/v1/stream", NULL), 401);
+    cr_assert_eq(ws_handshake(s.ws_port, "/v1/stream?token=" WRONG_TOKEN, NULL), 401);
+    cr_assert_eq(ws_handshake(s.ws_port, "/v1/stream", auth), 101);
+    cr_assert_eq(ws_handshake(s.ws_port, "/v1/stream?token=" TOKEN, NULL), 101);
+
+    /* the token is not in the process list: argv was blanked */
+    char cmdline_path[64], cmdline[4096];
+    snprintf(cmdline_path, sizeof(cmdline_path), "/proc/%d/cmdline", (int)s.pid);
+    FILE *f = fopen(cmdline_path, "r");
+    cr_assert_not_null(f);
+    size_t n = fread(cmdline, 1, sizeof(cmdline) - 1, f);
+    fclose(f);
+    cmdline[n] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if (cmdline[i] == '\0')
+            cmdline[i] = ' ';
+    cr_assert_null(strstr(cmdline, TOKEN), "cmdline: %s", cmdline);
+    cr_assert_not_null(strstr(cmdline, "--api-token=****"), "cmdline: %s", cmdline);
+
+    cr_assert_eq(server_stop(&s), 0);
+    /* nothing logged it, even at debug level */
+    char *log = slurp_file(log_path);
+    unlink(log_path);
+    cr_assert_not_null(strstr(log, "auth=token"), "the log says auth is on: %.2000s", log);
+    cr_assert_not_null(strstr(log, "unauthorized"), "refusals are logged at debug");
+    cr_assert_null(strstr(log, TOKEN), "the token is in the log");
+    cr_assert_null(strstr(log, "Tk_0123456789abcdef"), "a part of the token is in the log");
+    free(log);
+}
+
+Test(rest, api_token_from_a_file_and_metrics_open)
+{
+    char tok_path[] = "/tmp/abidance-token-XXXXXX";
+    int fd = mkstemp(tok_path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, TOKEN "\n", strlen(TOKEN) + 1), (ssize_t)strlen(TOKEN) + 1);
+    close(fd);
+    char flag[128];
+    snprintf(flag, sizeof(flag), "--api-token-file=%s", tok_path);
+    const char *extra[] = {flag, "--metrics-open", NULL};
+    struct server s = server_start(extra);
+    expect_401(s.port, "/v1/symbols", NULL, false);
+    struct resp r = http_get_ready(s.port, "/v1/symbols", "Authorization: Bearer " TOKEN "\r\n");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    r = http_get(s.port, "/metrics");
+    cr_assert_eq(r.status, 200, "--metrics-open: %s", r.body);
+    resp_free(&r);
+    cr_assert_eq(server_stop(&s), 0);
+    unlink(tok_path);
+}
+
+Test(rest, bad_token_settings_stop_the_start_without_echoing_them)
+{
+    static char out[65536];
+    const char *short_tok[] = {"--api-token=Secret12345", NULL};
+    cr_assert_eq(run_bin(short_tok, out, sizeof(out)), 2);
+    cr_assert_not_null(strstr(out, "--api-token (ABIDANCE_API_TOKEN)"), "%s", out);
+    cr_assert_null(strstr(out, "Secret12345"), "%s", out);
+    const char *bad_char[] = {"--api-token=Secret12345+Secret12345", NULL};
+    cr_assert_eq(run_bin(bad_char, out, sizeof(out)), 2);
+    cr_assert_null(strstr(out, "Secret12345"), "%s", out);
+    const char *both[] = {"--api-token=" TOKEN, "--api-token-file=/nonexistent", NULL};
+    cr_assert_eq(run_bin(both, out, sizeof(out)), 2);
+    cr_assert_not_null(strstr(out, "both set"), "%s", out);
+    cr_assert_null(strstr(out, TOKEN), "%s", out);
+    const char *missing[] = {"--api-token-file=/nonexistent/token", NULL};
+    cr_assert_eq(run_bin(missing, out, sizeof(out)), 2);
+    cr_assert_not_null(strstr(out, "--api-token-file (ABIDANCE_API_TOKEN_FILE)"), "%s", out);
+    const char *conns[] = {"--http-threads=8", "--http-max-connections=4", NULL};
+    cr_assert_eq(run_bin(conns, out, sizeof(out)), 2);
+    cr_assert_not_null(strstr(out, "--http-max-connections"), "%s", out);
+}
+
+/* A connected socket with (optionally) some bytes sent; the caller closes it. */
+static int open_conn(int port, const char *send_first)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    if (send_first)
+        cr_assert_eq(send(fd, send_first, strlen(send_first), MSG_NOSIGNAL),
+                     (ssize_t)strlen(send_first));
+    return fd;
+}
+
+/* Waits up to ms for fd to become readable; returns what recv says (0: closed,
+ * > 0: bytes, -1: nothing came). */
+static ssize_t wait_read(int fd, int ms, char *buf, size_t cap)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, ms) <= 0)
+        return -1;
+    ssize_t n = recv(fd, buf, cap - 1, 0);
+    if (n >= 0)
+        buf[n] = '\0';
+    return n < 0 ? 0 : n;
+}
+
+Test(rest, requests_in_progress_per_address_are_capped_with_429, .timeout = 120)
+{
+    const char *extra[] = {"--http-max-inflight-per-ip=2", NULL};
+    struct server s = server_start(extra);
+    /* two requests stuck in their headers hold both places (when b's request
+     * line raced with a probe, b itself was the one refused: open it again) */
+    const char *partial = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+    int a = open_conn(s.port, partial);
+    sleep_ms(100);
+    int b = open_conn(s.port, partial);
+    sleep_ms(100);
+    struct resp r = {0};
+    int64_t deadline = now_ms() + 20000, reopen = now_ms() + 1000;
+    for (;;) {
+        r = http_get(s.port, "/healthz");
+        if (r.status == 429 || now_ms() > deadline)
+            break;
+        resp_free(&r);
+        if (now_ms() > reopen) {
+            close(b);
+            b = open_conn(s.port, partial);
+            reopen = now_ms() + 1000;
+        }
+        sleep_ms(100);
+    }
+    cr_assert_eq(r.status, 429, "%d %s", r.status, r.body);
+    char code[64], retry[16];
+    cr_assert_str_eq(error_code(&r, code, sizeof(code)), "too_many_requests");
+    cr_assert(resp_header(&r, "Retry-After", retry, sizeof(retry)));
+    cr_assert_str_eq(retry, "1");
+    cr_assert_not_null(strstr(r.body, "at most 2"), "%s", r.body);
+    resp_free(&r);
+    /* one finishes: its answer is normal, and its place is free again */
+    cr_assert_eq(send(a, "Connection: close\r\n\r\n", 21, MSG_NOSIGNAL), 21);
+    char buf[4096];
+    cr_assert_gt(wait_read(a, 10000, buf, sizeof(buf)), 0);
+    cr_assert_eq(strncmp(buf, "HTTP/1.1 200", 12), 0, "%s", buf);
+    close(a);
+    deadline = now_ms() + 10000;
+    for (;;) {
+        r = http_get(s.port, "/healthz");
+        if (r.status == 200 || now_ms() > deadline)
+            break;
+        resp_free(&r);
+        sleep_ms(50);
+    }
+    cr_assert_eq(r.status, 200);
+    resp_free(&r);
+    close(b);
+    cr_assert_eq(server_stop(&s), 0);
+}
+
+Test(rest, connections_per_address_and_in_total_are_capped, .timeout = 120)
+{
+    /* per address: the third connection is closed without an answer */
+    const char *per_ip[] = {"--http-max-connections-per-ip=2", NULL};
+    struct server s = server_start(per_ip);
+    int a = open_conn(s.port, NULL), b = open_conn(s.port, NULL);
+    sleep_ms(200);
+    int c = open_conn(s.port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    char buf[4096];
+    cr_assert_eq(wait_read(c, 10000, buf, sizeof(buf)), 0, "refused: closed, got %s", buf);
+    close(c);
+    close(a);
+    sleep_ms(200);
+    struct resp r = http_get(s.port, "/healthz");
+    cr_assert_eq(r.status, 200);
+    resp_free(&r);
+    close(b);
+    cr_assert_eq(server_stop(&s), 0);
+
+    /* in total: the third waits in the backlog until a place is free */
+    const char *total[] = {"--http-threads=1", "--http-max-connections=2", NULL};
+    s = server_start(total);
+    a = open_conn(s.port, NULL);
+    b = open_conn(s.port, NULL);
+    sleep_ms(200);
+    c = open_conn(s.port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    cr_assert_eq(wait_read(c, 1000, buf, sizeof(buf)), -1, "not served while full: %s", buf);
+    close(a);
+    cr_assert_gt(wait_read(c, 10000, buf, sizeof(buf)), 0);
+    cr_assert_eq(strncmp(buf, "HTTP/1.1 200", 12), 0, "%s", buf);
+    close(c);
+    close(b);
+    cr_assert_eq(server_stop(&s), 0);
+}
+
+Test(rest, header_caps_and_the_idle_timeout, .timeout = 120)
+{
+    const char *extra[] = {"--http-timeout=1s", NULL};
+    struct server s = server_start(extra);
+    char *hdrs = malloc(64 * 1024);
+    cr_assert_not_null(hdrs);
+    /* 64 fields (Host and Connection included) pass; 65 do not */
+    size_t used = 0;
+    for (int i = 0; i < 62; i++)
+        used += (size_t)snprintf(hdrs + used, 64 * 1024 - used, "X-F%d: v\r\n", i);
+    struct resp r = http_get_with(s.port, "/healthz", hdrs);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    used += (size_t)snprintf(hdrs + used, 64 * 1024 - used, "X-Last: v\r\n");
+    r = http_get_with(s.port, "/healthz", hdrs);
+    char code[64];
+    cr_assert_eq(r.status, 431, "%s", r.body);
+    cr_assert_str_eq(error_code(&r, code, sizeof(code)), "headers_too_large");
+    cr_assert_not_null(strstr(r.body, "65 header fields"), "%s", r.body);
+    resp_free(&r);
+    free(hdrs);
+    /* 20 fields of 1000 bytes: over the 16384 header bytes, under libmicrohttpd's buffer */
+    size_t cap = 32 * 1024;
+    char *req = malloc(cap);
+    cr_assert_not_null(req);
+    used = (size_t)snprintf(req, cap, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    for (int i = 0; i < 20; i++) {
+        used += (size_t)snprintf(req + used, cap - used, "X-B%d: ", i);
+        memset(req + used, 'b', 1000);
+        used += 1000;
+        used += (size_t)snprintf(req + used, cap - used, "\r\n");
+    }
+    used += (size_t)snprintf(req + used, cap - used, "\r\n");
+    r = http_raw(s.port, req, used);
+    cr_assert_eq(r.status, 431, "%d %s", r.status, r.body);
+    cr_assert_str_eq(error_code(&r, code, sizeof(code)), "headers_too_large");
+    resp_free(&r);
+    free(req);
+
+    /* an idle connection is closed after --http-timeout */
+    int fd = open_conn(s.port, NULL);
+    int64_t t0 = now_ms();
+    char buf[256];
+    cr_assert_eq(wait_read(fd, 10000, buf, sizeof(buf)), 0, "closed by the server");
+    int64_t waited = now_ms() - t0;
+    cr_assert(waited >= 500 && waited < 8000, "closed after %lld ms", (long long)waited);
+    close(fd);
+    cr_assert_eq(server_stop(&s), 0);
+}
+
+/* A WebSocket handshake kept open; returns the fd (status in *status). */
+static int ws_open(int port, const char *target, int *status)
+{
+    char req[1024];
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n",
+                     target);
+    int fd = open_conn(port, NULL);
+    cr_assert_eq(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
+    char buf[2048];
+    size_t len = 0;
+    while (len < sizeof(buf) - 1 && !memmem(buf, len, "\r\n\r\n", 4)) {
+        ssize_t k = wait_read(fd, 10000, buf + len, sizeof(buf) - len);
+        if (k <= 0)
+            break;
+        len += (size_t)k;
+    }
+    buf[len] = '\0';
+    *status = 0;
+    if (sscanf(buf, "HTTP/1.%*d %d", status) != 1)
+        *status = 0;
+    return fd;
+}
+
+Test(rest, stream_limits_come_from_the_configuration)
+{
+    const char *extra[] = {"--ws-max-connections-per-ip=1", NULL};
+    struct server s = server_start(extra);
+    int st1 = 0, st2 = 0;
+    int a = ws_open(s.ws_port, "/v1/stream", &st1);
+    cr_assert_eq(st1, 101);
+    int b = ws_open(s.ws_port, "/v1/stream", &st2);
+    cr_assert_eq(st2, 429, "the second connection from one address");
+    close(b);
+    close(a);
+    cr_assert_eq(server_stop(&s), 0);
+}
+
+Test(rest, client_limit_settings_and_their_defaults)
+{
+    struct query_config cfg;
+    enum ab_config_action action;
+    char why[AB_CONFIG_WHY_MAX];
+    char *argv0[] = {"abidance-query", NULL};
+    cr_assert_eq(query_config_parse(1, argv0, NULL, &cfg, &action, why, sizeof(why)), 0, "%s", why);
+    cr_assert_str_eq(cfg.token, "", "no authentication by default");
+    cr_assert_not(cfg.metrics_open);
+    cr_assert_str_eq(cfg.http.host, "127.0.0.1", "loopback by default");
+    cr_assert_str_eq(cfg.ws.host, "127.0.0.1");
+    cr_assert_eq(cfg.http_max_connections, 1024);
+    cr_assert_eq(cfg.http_max_conns_per_ip, 64);
+    cr_assert_eq(cfg.http_max_inflight_per_ip, 32);
+    cr_assert_eq(cfg.http_timeout_ms, 30000);
+    cr_assert_eq(cfg.ws_max_connections, WS_MAX_CONNECTIONS_DEFAULT);
+    cr_assert_eq(cfg.ws_max_conns_per_ip, WS_MAX_CONNS_PER_IP_DEFAULT);
+    cr_assert_eq(cfg.ws_max_channels, WS_MAX_CHANNELS_DEFAULT);
+    cr_assert_eq(cfg.ws_max_message, WS_MAX_INBOUND_DEFAULT);
+    cr_assert_eq(cfg.ws_rate, WS_RATE_DEFAULT);
+    cr_assert_eq(cfg.ws_burst, WS_BURST_DEFAULT);
+
+    char *env[] = {"ABIDANCE_API_TOKEN=" TOKEN, "ABIDANCE_WS_RATE=0",
+                   "ABIDANCE_HTTP_MAX_INFLIGHT_PER_IP=0", NULL};
+    cr_assert_eq(query_config_parse(1, argv0, env, &cfg, &action, why, sizeof(why)), 0, "%s", why);
+    cr_assert_str_eq(cfg.token, TOKEN);
+    cr_assert_eq(cfg.ws_rate, 0);
+    cr_assert_eq(cfg.http_max_inflight_per_ip, 0);
+    /* the flag wins, and a bad value never appears in the message */
+    char *argv1[] = {"abidance-query", "--api-token=short", NULL};
+    cr_assert_lt(query_config_parse(2, argv1, env, &cfg, &action, why, sizeof(why)), 0);
+    cr_assert_null(strstr(why, "short"), "%s", why);
+    cr_assert_not_null(strstr(why, "16 to 256"), "%s", why);
+    /* a file with a trailing newline and CR */
+    char path[] = "/tmp/abidance-tok-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, TOKEN "\r\nsecond line\n", strlen(TOKEN) + 14),
+                 (ssize_t)strlen(TOKEN) + 14);
+    close(fd);
+    char flag[96];
+    snprintf(flag, sizeof(flag), "--api-token-file=%s", path);
+    char *argv2[] = {"abidance-query", flag, NULL};
+    cr_assert_eq(query_config_parse(2, argv2, NULL, &cfg, &action, why, sizeof(why)), 0, "%s", why);
+    cr_assert_str_eq(cfg.token, TOKEN);
+    /* an empty file is no token at all: refused rather than silently open */
+    fd = open(path, O_WRONLY | O_TRUNC);
+    close(fd);
+    cr_assert_lt(query_config_parse(2, argv2, NULL, &cfg, &action, why, sizeof(why)), 0);
+    unlink(path);
 }

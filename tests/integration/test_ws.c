@@ -21,10 +21,12 @@
 
 #include <libwebsockets.h>
 
+#include "auth.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "live.h"
 #include "ws.h"
+#include "ws_request.h"
 
 #define MIN 60000LL
 #define T0  1700000040000LL
@@ -116,6 +118,20 @@ static void send_text(struct cli *c, const char *s)
     send_frame(c, 1, s, strlen(s));
 }
 
+static void cli_close(struct cli *c);
+
+/* Three decimal digits (an HTTP status), 0 when they are not. */
+static int status3(const char *s)
+{
+    int v = 0;
+    for (int i = 0; i < 3; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
 static int cli_connect(struct cli *c, uint16_t port, const char *path, int rcvbuf)
 {
     memset(c, 0, sizeof(*c));
@@ -148,6 +164,61 @@ static int cli_connect(struct cli *c, uint16_t port, const char *path, int rcvbu
         if (now_ms() > deadline || !fill(c, 100)) {
             if (c->eof || now_ms() > deadline)
                 return -3;
+        }
+    }
+}
+
+/*
+ * A handshake with extra header lines (each ending in \r\n; may be NULL) to
+ * target. Returns the HTTP status (0 when none came). For 101 the client is
+ * connected; otherwise the whole response (head and body, read until the
+ * server closes) is in resp and the socket is closed.
+ */
+static int cli_handshake(struct cli *c, uint16_t port, const char *target, const char *extra,
+                         char *resp, size_t resp_cap)
+{
+    memset(c, 0, sizeof(*c));
+    c->auto_pong = true;
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(c->fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+        return 0;
+    char req[2048];
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n%s\r\n",
+                     target, (unsigned)port, extra ? extra : "");
+    cr_assert_lt((size_t)n, sizeof(req));
+    send_all(c, req, (size_t)n);
+    int64_t deadline = now_ms() + 5000;
+    resp[0] = '\0';
+    for (;;) {
+        unsigned char *end = memmem(c->buf, c->len, "\r\n\r\n", 4);
+        if (end) {
+            int status = 0;
+            if (c->len >= 12 && memcmp(c->buf, "HTTP/1.", 7) == 0)
+                status = status3((const char *)c->buf + 9);
+            if (status == 101) {
+                size_t hl = (size_t)(end - c->buf) + 4;
+                snprintf(resp, resp_cap, "%.*s", (int)hl, (const char *)c->buf);
+                memmove(c->buf, c->buf + hl, c->len - hl);
+                c->len -= hl;
+                return status;
+            }
+            /* not upgraded: read the rest until the server closes */
+            while (!c->eof && now_ms() < deadline)
+                fill(c, 100);
+            snprintf(resp, resp_cap, "%.*s", (int)c->len, (const char *)c->buf);
+            cli_close(c);
+            return status;
+        }
+        if (now_ms() > deadline)
+            return 0;
+        if (!fill(c, 100) && c->eof) {
+            snprintf(resp, resp_cap, "%.*s", (int)c->len, (const char *)c->buf);
+            return 0;
         }
     }
 }
@@ -976,6 +1047,485 @@ Test(ws, stats_render_prometheus)
     cr_assert_not_null(strstr(buf, "abidance_ws_connections 3\n"));
     cr_assert_not_null(strstr(buf, "abidance_ws_closes_total{reason=\"slow_consumer\"} 2\n"));
     cr_assert_not_null(strstr(buf, "abidance_ws_overflows_total{kind=\"book_resnapshot\"} 5\n"));
+    struct ws_stats lim = {.closes_policy = 4, .refused_unauthorized = 7, .rate_limited = 9};
+    buf[0] = '\0';
+    cr_assert_gt(ws_stats_render(&lim, buf, sizeof(buf)), 0);
+    cr_assert_not_null(strstr(buf, "abidance_ws_closes_total{reason=\"rate_limit\"} 4\n"));
+    cr_assert_not_null(
+        strstr(buf, "abidance_ws_handshakes_refused_total{reason=\"unauthorized\"} 7\n"));
+    cr_assert_not_null(
+        strstr(buf, "abidance_ws_handshakes_refused_total{reason=\"per_ip_limit\"} 0\n"));
+    cr_assert_not_null(strstr(buf, "abidance_ws_rate_limited_total 9\n"));
     char small[64] = "";
     cr_assert_eq(ws_stats_render(&st, small, sizeof(small)), AB_ERANGE);
+}
+
+/* ---- client limits: authentication, per-address cap, floods ---- */
+
+#define TOKEN "s3cr3t-T0ken_for.tests~0123456789"
+
+static void with_token(struct ws_config *cfg)
+{
+    cfg->token = TOKEN;
+}
+
+/* The JSON error code in an HTTP response's body ("" when none). */
+static const char *body_code(const char *resp, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    const char *body = strstr(resp, "\r\n\r\n");
+    json_t *j = body ? json_loads(body + 4, 0, NULL) : NULL;
+    const char *code = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+    snprintf(buf, cap, "%s", code ? code : "");
+    json_decref(j);
+    return buf;
+}
+
+Test(ws, token_is_required_for_the_handshake, .init = NULL, .fini = stop)
+{
+    start_with(with_token);
+    char resp[4096], code[64];
+    struct cli c;
+
+    /* none: 401 with the JSON error and WWW-Authenticate: Bearer */
+    cr_assert_eq(cli_handshake(&c, port, "/v1/stream", NULL, resp, sizeof(resp)), 401, "%s", resp);
+    cr_assert_str_eq(body_code(resp, code, sizeof(code)), "unauthorized", "%s", resp);
+    cr_assert_not_null(strcasestr(resp, "www-authenticate: Bearer realm=\"abidance\""), "%s", resp);
+    cr_assert_null(strstr(resp, "invalid_token"), "nothing was sent, so nothing was invalid");
+
+    /* wrong token, in the header and in the query */
+    cr_assert_eq(cli_handshake(&c, port, "/v1/stream",
+                               "Authorization: Bearer s3cr3t-T0ken_for.tests~0123456780\r\n", resp,
+                               sizeof(resp)),
+                 401);
+    cr_assert_not_null(strstr(resp, "invalid_token"), "%s", resp);
+    cr_assert_eq(
+        cli_handshake(&c, port, "/v1/stream?token=nope-nope-nope-nope", NULL, resp, sizeof(resp)),
+        401);
+    cr_assert_eq(cli_handshake(&c, port, "/v1/stream", "Authorization: Basic dXNlcjpwYXNz\r\n",
+                               resp, sizeof(resp)),
+                 401, "another scheme is no token");
+    /* a prefix or an extension of the token is wrong too */
+    cr_assert_eq(cli_handshake(&c, port, "/v1/stream",
+                               "Authorization: Bearer s3cr3t-T0ken_for.tests~012345678\r\n", resp,
+                               sizeof(resp)),
+                 401);
+    cr_assert_eq(cli_handshake(&c, port, "/v1/stream", "Authorization: Bearer " TOKEN "9\r\n", resp,
+                               sizeof(resp)),
+                 401);
+    cr_assert_null(strstr(resp, TOKEN), "the token is never echoed: %s", resp);
+    struct ws_stats st = stats();
+    cr_assert_eq(st.refused_unauthorized, 6);
+    cr_assert_eq(st.connections_total, 0, "refused handshakes never become connections");
+
+    /* right: header (scheme case-insensitive), or the query parameter for browsers */
+    cr_assert_eq(cli_handshake(&c, port, "/v1/stream", "Authorization: Bearer " TOKEN "\r\n", resp,
+                               sizeof(resp)),
+                 101, "%s", resp);
+    send_text(&c, "{\"op\":\"ping\",\"id\":1}");
+    json_decref(expect(&c, "pong"));
+    cli_close(&c);
+    cr_assert_eq(cli_handshake(&c, port, "/v1/stream", "authorization: bearer  " TOKEN " \r\n",
+                               resp, sizeof(resp)),
+                 101, "%s", resp);
+    cli_close(&c);
+    cr_assert_eq(cli_handshake(&c, port, "/v1/stream?x=1&token=" TOKEN, NULL, resp, sizeof(resp)),
+                 101, "%s", resp);
+    send_text(&c, "{\"op\":\"subscribe\",\"channels\":[\"book:BTCUSDT\"]}");
+    json_decref(expect(&c, "subscribed"));
+    cli_close(&c);
+    /* the path rule still holds with a token */
+    cr_assert_neq(cli_handshake(&c, port, "/v1/other?token=" TOKEN, NULL, resp, sizeof(resp)), 101);
+    cli_close(&c);
+}
+
+static void two_per_address(struct ws_config *cfg)
+{
+    cfg->max_connections_per_ip = 2;
+}
+
+Test(ws, per_address_limit_refuses_the_handshake_with_429, .init = NULL, .fini = stop)
+{
+    start_with(two_per_address);
+    char resp[4096], code[64];
+    struct cli a, b, c;
+    cr_assert_eq(cli_connect(&a, port, "/v1/stream", 0), 0);
+    cr_assert_eq(cli_connect(&b, port, "/v1/stream", 0), 0);
+    cr_assert_eq(cli_handshake(&c, port, "/v1/stream", NULL, resp, sizeof(resp)), 429, "%s", resp);
+    cr_assert_str_eq(body_code(resp, code, sizeof(code)), "too_many_connections", "%s", resp);
+    cr_assert_not_null(strcasestr(resp, "retry-after: 5"), "%s", resp);
+    cr_assert_eq(stats().refused_per_ip, 1);
+    cr_assert_eq(stats().connections, 2);
+    /* the two are unaffected */
+    send_text(&a, "{\"op\":\"ping\"}");
+    json_decref(expect(&a, "pong"));
+    /* one leaves: a new one is accepted again */
+    cli_close(&a);
+    int64_t deadline = now_ms() + 5000;
+    while (stats().connections > 1 && now_ms() < deadline)
+        sleep_ms(10);
+    cr_assert_eq(stats().connections, 1);
+    cr_assert_eq(cli_connect(&c, port, "/v1/stream", 0), 0);
+    send_text(&c, "{\"op\":\"ping\"}");
+    json_decref(expect(&c, "pong"));
+    cli_close(&b);
+    cli_close(&c);
+}
+
+static void slow_rate(struct ws_config *cfg)
+{
+    cfg->rate = 5;
+    cfg->burst = 5;
+}
+
+Test(ws, a_burst_over_the_rate_gets_errors_and_the_connection_stays, .init = NULL, .fini = stop)
+{
+    start_with(slow_rate);
+    struct cli c;
+    cr_assert_eq(cli_connect(&c, port, "/v1/stream", 0), 0);
+    /* 8 pings in one write: the burst (5) is answered, the rest refused */
+    unsigned char frames[8][64];
+    size_t total = 0;
+    unsigned char all[8 * 64];
+    for (int i = 0; i < 8; i++) {
+        char msg[32];
+        int n = snprintf(msg, sizeof(msg), "{\"op\":\"ping\",\"id\":%d}", i);
+        unsigned char mask[4] = {1, 2, 3, 4};
+        size_t k = 0;
+        frames[i][k++] = 0x81;
+        frames[i][k++] = (unsigned char)(0x80 | n);
+        memcpy(frames[i] + k, mask, 4);
+        k += 4;
+        for (int b = 0; b < n; b++)
+            frames[i][k++] = (unsigned char)msg[b] ^ mask[b % 4];
+        memcpy(all + total, frames[i], k);
+        total += k;
+    }
+    send_all(&c, all, total);
+    int pongs = 0, limited = 0;
+    for (int i = 0; i < 8; i++) {
+        json_t *j = recv_json(&c, 5000);
+        cr_assert_not_null(j, "reply %d missing (close %d)", i, c.close_code);
+        if (strcmp(jstr(j, "type"), "pong") == 0) {
+            pongs++;
+        } else {
+            cr_assert_str_eq(jstr(j, "type"), "error");
+            cr_assert_str_eq(jstr(j, "code"), "rate_limited");
+            cr_assert_not_null(strstr(jstr(j, "message"), "5 per second"));
+            limited++;
+        }
+        json_decref(j);
+    }
+    cr_assert_geq(pongs, 5);
+    cr_assert_geq(limited, 1, "8 at once with a burst of 5");
+    cr_assert_eq(stats().rate_limited, (uint64_t)limited);
+    cr_assert_eq(c.close_code, 0);
+    /* tokens come back with time */
+    sleep_ms(450);
+    send_text(&c, "{\"op\":\"ping\",\"id\":99}");
+    json_t *j = expect(&c, "pong");
+    cr_assert_eq(jint(j, "id"), 99);
+    json_decref(j);
+    cr_assert_eq(stats().closes_policy, 0);
+    cli_close(&c);
+}
+
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    cr_assert_not_null(f);
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
+Test(ws, a_subscription_flood_gets_errors_then_1008_with_bounded_memory, .init = start,
+     .fini = stop, .timeout = 120)
+{
+    struct cli c;
+    cr_assert_eq(cli_connect(&c, port, "/v1/stream", 0), 0);
+    long rss0 = rss_kib();
+    /* 10000 subscribe/unsubscribe requests in one burst (about 0.7 MB) */
+    enum { N = 10000 };
+    unsigned char *all = malloc((size_t)N * 96);
+    cr_assert_not_null(all);
+    size_t total = 0;
+    for (int i = 0; i < N; i++) {
+        char msg[90];
+        int n =
+            snprintf(msg, sizeof(msg), "{\"op\":\"%s\",\"channels\":[\"book:BTCUSDT\"],\"id\":%d}",
+                     i % 2 ? "unsubscribe" : "subscribe", i);
+        unsigned char mask[4] = {9, 8, 7, 6};
+        all[total++] = 0x81;
+        all[total++] = (unsigned char)(0x80 | n);
+        memcpy(all + total, mask, 4);
+        total += 4;
+        for (int b = 0; b < n; b++)
+            all[total++] = (unsigned char)msg[b] ^ mask[b % 4];
+    }
+    int64_t t0 = now_ms();
+    send_all(&c, all, total);
+    free(all);
+    int replies = 0, limited = 0, other = 0;
+    while (!c.close_code && !c.eof && now_ms() - t0 < 30000) {
+        json_t *j = recv_json(&c, 500);
+        if (!j)
+            continue;
+        const char *type = jstr(j, "type");
+        if (!strcmp(type, "subscribed") || !strcmp(type, "unsubscribed"))
+            replies++;
+        else if (!strcmp(type, "error") && !strcmp(jstr(j, "code"), "rate_limited"))
+            limited++;
+        else if (strcmp(type, "snapshot") != 0)
+            other++;
+        json_decref(j);
+    }
+    double secs = (double)(now_ms() - t0) / 1000.0;
+    cr_assert_eq(c.close_code, WS_CLOSE_POLICY, "a sustained flood is closed with 1008 (got %d)",
+                 c.close_code);
+    cr_assert_eq(other, 0);
+    /* at most the burst plus what the rate refilled was served */
+    cr_assert_geq(replies, WS_BURST_DEFAULT, "replies %d limited %d other %d close %d", replies,
+                  limited, other, c.close_code);
+    cr_assert_leq(replies, WS_BURST_DEFAULT + (int)(WS_RATE_DEFAULT * secs) + 2,
+                  "%d requests served in %.1f s", replies, secs);
+    cr_assert_geq(limited, 1);
+    cr_assert_leq(limited, N);
+    struct ws_stats st = stats();
+    cr_assert_eq(st.closes_policy, 1);
+    cr_assert_geq(st.rate_limited, (uint64_t)WS_BURST_DEFAULT + 1);
+    cr_assert_leq(st.requests, (uint64_t)replies + 2, "refused requests are not parsed");
+    cli_close(&c);
+    int64_t deadline = now_ms() + 5000;
+    while ((stats().connections || stats().subscriptions) && now_ms() < deadline)
+        sleep_ms(10);
+    cr_assert_eq(stats().subscriptions, 0);
+    long grown = rss_kib() - rss0;
+    cr_assert_lt(grown, 64 * 1024, "RSS grew by %ld KiB during the flood", grown);
+    /* the server is fine: a new client is served */
+    cr_assert_eq(cli_connect(&c, port, "/v1/stream", 0), 0);
+    send_text(&c, "{\"op\":\"ping\"}");
+    json_decref(expect(&c, "pong"));
+    cli_close(&c);
+}
+
+Test(ws, an_oversized_message_is_refused_and_the_connection_stays, .init = start, .fini = stop,
+     .timeout = 60)
+{
+    struct cli c;
+    cr_assert_eq(cli_connect(&c, port, "/v1/stream", 0), 0);
+    size_t n = 1024 * 1024;
+    char *big = malloc(n);
+    cr_assert_not_null(big);
+    memset(big, ' ', n);
+    memcpy(big, "{\"op\":\"ping\"}", 13);
+    send_frame(&c, 1, big, n);
+    free(big);
+    json_t *j = expect(&c, "error");
+    cr_assert_str_eq(jstr(j, "code"), "message_too_large");
+    cr_assert_not_null(strstr(jstr(j, "message"), "4096"));
+    json_decref(j);
+    /* exactly the limit is fine */
+    char edge[WS_MAX_INBOUND_DEFAULT];
+    memset(edge, ' ', sizeof(edge));
+    memcpy(edge, "{\"op\":\"ping\",\"id\":7}", 20);
+    send_frame(&c, 1, edge, sizeof(edge));
+    j = expect(&c, "pong");
+    cr_assert_eq(jint(j, "id"), 7);
+    json_decref(j);
+    cli_close(&c);
+}
+
+/* ---- the request parser and the rate limiter (pure) ---- */
+
+struct req_case {
+    const char *text;
+    int rc;
+    enum ws_req_error error;
+    enum ws_op op;
+    size_t n;
+    enum ws_id_kind id;
+};
+
+Test(ws_request, parses_and_refuses_like_the_manual)
+{
+    struct ab_config_symbols syms = {.n = 2};
+    snprintf(syms.v[0], AB_SYMBOL_MAX, "BTCUSDT");
+    snprintf(syms.v[1], AB_SYMBOL_MAX, "ETHUSDT");
+    struct ab_config_intervals ivs = {.v = {AB_I_1M}, .n = 1};
+    struct ws_request_limits lim = {.max_channels = 3, .symbols = &syms, .intervals = &ivs};
+    static const struct req_case cases[] = {
+        {"{\"op\":\"ping\"}", 0, WS_REQ_OK, WS_OP_PING, 0, WS_ID_NONE},
+        {"{\"op\":\"ping\",\"id\":-5}", 0, WS_REQ_OK, WS_OP_PING, 0, WS_ID_INT},
+        {"{\"op\":\"ping\",\"id\":\"abc\"}", 0, WS_REQ_OK, WS_OP_PING, 0, WS_ID_STRING},
+        {"{\"op\":\"subscribe\",\"channels\":[\"book:BTCUSDT\",\"candles:ETHUSDT:1m\","
+         "\"book:BTCUSDT\"],\"x\":1}",
+         0, WS_REQ_OK, WS_OP_SUBSCRIBE, 2, WS_ID_NONE},
+        {"{\"op\":\"unsubscribe\",\"channels\":[\"book:ETHUSDT\"],\"id\":3}", 0, WS_REQ_OK,
+         WS_OP_UNSUBSCRIBE, 1, WS_ID_INT},
+        {"", AB_EINVAL, WS_REQ_BAD_JSON, 0, 0, WS_ID_NONE},
+        {"{\"op\":", AB_EINVAL, WS_REQ_BAD_JSON, 0, 0, WS_ID_NONE},
+        {"{\"op\":\"ping\",\"op\":\"ping\"}", AB_EINVAL, WS_REQ_BAD_JSON, 0, 0, WS_ID_NONE},
+        {"5", AB_EINVAL, WS_REQ_BAD_JSON, 0, 0, WS_ID_NONE},
+        {"[1]", AB_EINVAL, WS_REQ_BAD_REQUEST, 0, 0, WS_ID_NONE},
+        {"{\"op\":7}", AB_EINVAL, WS_REQ_BAD_REQUEST, 0, 0, WS_ID_NONE},
+        {"{\"op\":\"ping\",\"id\":1.5}", AB_EINVAL, WS_REQ_BAD_REQUEST, 0, 0, WS_ID_NONE},
+        {"{\"op\":\"ping\",\"id\":null}", AB_EINVAL, WS_REQ_BAD_REQUEST, 0, 0, WS_ID_NONE},
+        {"{\"op\":\"ping\",\"id\":\"12345678901234567890123456789012345678901234567890123456789"
+         "012345\"}",
+         AB_EINVAL, WS_REQ_BAD_REQUEST, 0, 0, WS_ID_NONE},
+        {"{\"op\":\"dance\",\"id\":2}", AB_EINVAL, WS_REQ_UNKNOWN_OP, 0, 0, WS_ID_INT},
+        {"{\"op\":\"subscribe\",\"id\":2}", AB_EINVAL, WS_REQ_BAD_REQUEST, 0, 0, WS_ID_INT},
+        {"{\"op\":\"subscribe\",\"channels\":[]}", AB_EINVAL, WS_REQ_BAD_REQUEST, 0, 0, WS_ID_NONE},
+        {"{\"op\":\"subscribe\",\"channels\":[1]}", AB_EINVAL, WS_REQ_BAD_REQUEST, 0, 0,
+         WS_ID_NONE},
+        {"{\"op\":\"subscribe\",\"channels\":[\"a\",\"b\",\"c\",\"d\"]}", AB_EINVAL,
+         WS_REQ_TOO_MANY_CHANNELS, 0, 0, WS_ID_NONE},
+        {"{\"op\":\"subscribe\",\"channels\":[\"book:btc\"]}", AB_EINVAL, WS_REQ_BAD_CHANNEL, 0, 0,
+         WS_ID_NONE},
+        {"{\"op\":\"subscribe\",\"channels\":[\"candles:BTCUSDT:2m\"]}", AB_EINVAL,
+         WS_REQ_BAD_CHANNEL, 0, 0, WS_ID_NONE},
+        {"{\"op\":\"subscribe\",\"channels\":[\"candles:BTCUSDT:1h\"]}", AB_EINVAL,
+         WS_REQ_UNKNOWN_INTERVAL, 0, 0, WS_ID_NONE},
+        {"{\"op\":\"subscribe\",\"channels\":[\"book:XRPUSDT\"]}", AB_EINVAL, WS_REQ_UNKNOWN_SYMBOL,
+         0, 0, WS_ID_NONE},
+        {"{\"op\":\"subscribe\",\"channels\":[\"book:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"]}",
+         AB_EINVAL, WS_REQ_BAD_CHANNEL, 0, 0, WS_ID_NONE},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct req_case *k = &cases[i];
+        struct ws_request r;
+        char why[256] = "unset";
+        int rc = ws_request_parse(k->text, strlen(k->text), &lim, &r, why, sizeof(why));
+        cr_assert_eq(rc, k->rc, "%s: rc %d", k->text, rc);
+        cr_assert_eq(r.error, k->error, "%s: %s (%s)", k->text, ws_req_error_name(r.error), why);
+        cr_assert_eq(r.id.kind, k->id, "%s: id kind", k->text);
+        if (rc == 0) {
+            cr_assert_eq(r.op, k->op, "%s", k->text);
+            cr_assert_eq(r.n, k->n, "%s", k->text);
+        } else {
+            cr_assert(why[0] && strcmp(why, "unset") != 0, "%s: no reason", k->text);
+            cr_assert_null(r.chans);
+        }
+        ws_request_free(&r);
+    }
+    /* the echoed id and the folded channel list */
+    struct ws_request r;
+    char why[256];
+    const char *t = "{\"id\":\"x-1\",\"op\":\"subscribe\",\"channels\":[\"candles:BTCUSDT:1m\","
+                    "\"book:ETHUSDT\",\"candles:BTCUSDT:1m\"]}";
+    cr_assert_eq(ws_request_parse(t, strlen(t), &lim, &r, why, sizeof(why)), 0);
+    cr_assert_str_eq(r.id.str, "x-1");
+    cr_assert_eq(r.id.len, 3);
+    cr_assert_str_eq(r.chans[0].key, "candles:BTCUSDT:1m");
+    cr_assert_eq(r.chans[0].kind, WS_CH_CANDLES);
+    cr_assert_eq(r.chans[0].interval, AB_I_1M);
+    cr_assert_str_eq(r.chans[1].symbol, "ETHUSDT");
+    cr_assert_eq(r.chans[1].kind, WS_CH_BOOK);
+    ws_request_free(&r);
+    /* not NUL-terminated input: only len bytes are read */
+    char raw[] = {'{', '"', 'o', 'p', '"', ':', '"', 'p', 'i', 'n', 'g', '"', '}', 'X'};
+    cr_assert_eq(ws_request_parse(raw, 13, &lim, &r, why, sizeof(why)), 0);
+    ws_request_free(&r);
+    /* error names */
+    cr_assert_str_eq(ws_req_error_name(WS_REQ_TOO_MANY_CHANNELS), "too_many_channels");
+    cr_assert_str_eq(ws_req_error_name((enum ws_req_error)99), "internal");
+    /* untracked lists accept any well-formed name */
+    struct ws_request_limits any = {.max_channels = 1};
+    t = "{\"op\":\"subscribe\",\"channels\":[\"candles:ZZZ9:1M\"]}";
+    cr_assert_eq(ws_request_parse(t, strlen(t), &any, &r, why, sizeof(why)), 0, "%s", why);
+    ws_request_free(&r);
+}
+
+Test(ws_request, token_bucket)
+{
+    struct ws_bucket b;
+    ws_bucket_init(&b, 3, 1000);
+    for (int i = 0; i < 3; i++)
+        cr_assert(ws_bucket_take(&b, 10, 3, 1000), "burst %d", i);
+    cr_assert_not(ws_bucket_take(&b, 10, 3, 1000), "empty");
+    cr_assert_not(ws_bucket_take(&b, 10, 3, 1099), "0.99 tokens after 99 ms at 10/s");
+    cr_assert(ws_bucket_take(&b, 10, 3, 1100), "1 token after 100 ms");
+    cr_assert_not(ws_bucket_take(&b, 10, 3, 1100));
+    cr_assert_not(ws_bucket_take(&b, 10, 3, 500), "time going back adds nothing");
+    /* a long pause fills the bucket to the burst, never beyond */
+    for (int i = 0; i < 3; i++)
+        cr_assert(ws_bucket_take(&b, 10, 3, INT64_MAX / 2), "after a long pause %d", i);
+    cr_assert_not(ws_bucket_take(&b, 10, 3, INT64_MAX / 2));
+    /* rate 0: no limit */
+    for (int i = 0; i < 1000; i++)
+        cr_assert(ws_bucket_take(&b, 0, 3, 0));
+}
+
+Test(ws, limits_are_checked_in_the_config)
+{
+    lws_set_log_level(0, NULL);
+    struct live *l;
+    cr_assert_eq(live_new(NULL, &l), 0);
+    struct ws_config cfg;
+    struct ws_server *s;
+    ws_config_defaults(&cfg);
+    cr_assert_eq(cfg.max_connections_per_ip, 0, "off in the library; the service sets 32");
+    cr_assert_eq(cfg.rate, WS_RATE_DEFAULT);
+    cr_assert_eq(cfg.burst, WS_BURST_DEFAULT);
+    cr_assert_null(cfg.token);
+    cfg.burst = 0;
+    cr_assert_eq(ws_server_new(&cfg, l, &s), AB_EINVAL, "a rate needs a burst");
+    ws_config_defaults(&cfg);
+    cfg.rate = WS_RATE_MAX + 1;
+    cr_assert_eq(ws_server_new(&cfg, l, &s), AB_ERANGE);
+    ws_config_defaults(&cfg);
+    cfg.token = "short";
+    cr_assert_eq(ws_server_new(&cfg, l, &s), AB_EINVAL, "a token of 5 characters");
+    cfg.token = "has space in it, sixteen+";
+    cr_assert_eq(ws_server_new(&cfg, l, &s), AB_EINVAL);
+    live_free(l);
+}
+
+Test(auth, token_rules_and_constant_time_compare)
+{
+    char why[160];
+    cr_assert_eq(auth_token_check("0123456789abcdef", 16, why, sizeof(why)), 0);
+    cr_assert_eq(auth_token_check("0123456789abcde", 15, why, sizeof(why)), AB_EINVAL);
+    cr_assert_null(strstr(why, "0123"), "the message never quotes the token: %s", why);
+    cr_assert_eq(auth_token_check("0123456789abcdef+", 17, why, sizeof(why)), AB_EINVAL);
+    cr_assert_not_null(strstr(why, "offset 16"));
+    char longest[AUTH_TOKEN_MAX + 1];
+    memset(longest, 'a', sizeof(longest));
+    cr_assert_eq(auth_token_check(longest, AUTH_TOKEN_MAX, why, sizeof(why)), 0);
+    cr_assert_eq(auth_token_check(longest, AUTH_TOKEN_MAX + 1, why, sizeof(why)), AB_EINVAL);
+
+    cr_assert(auth_token_equal(TOKEN, TOKEN, strlen(TOKEN)));
+    cr_assert_not(auth_token_equal(TOKEN, TOKEN, strlen(TOKEN) - 1), "a prefix");
+    cr_assert_not(auth_token_equal(TOKEN, TOKEN "x", strlen(TOKEN) + 1), "an extension");
+    cr_assert_not(auth_token_equal(TOKEN, "", 0));
+    cr_assert_not(auth_token_equal("", "", 0), "an empty secret matches nothing");
+    cr_assert_not(auth_token_equal(NULL, "x", 1));
+    char flipped[] = TOKEN;
+    for (size_t i = 0; i < strlen(TOKEN); i++) {
+        flipped[i] ^= 1;
+        cr_assert_not(auth_token_equal(TOKEN, flipped, strlen(flipped)), "byte %zu", i);
+        flipped[i] ^= 1;
+    }
+    /* a candidate equal to the secret repeated is still wrong */
+    char twice[2 * sizeof(TOKEN)];
+    snprintf(twice, sizeof(twice), "%s%s", TOKEN, TOKEN);
+    cr_assert_not(auth_token_equal(TOKEN, twice, strlen(twice)));
+
+    const char *tok;
+    size_t len;
+    cr_assert(auth_bearer("Bearer abc", &tok, &len));
+    cr_assert_eq(len, 3);
+    cr_assert_eq(strncmp(tok, "abc", 3), 0);
+    cr_assert(auth_bearer("  bEaReR \t abc  ", &tok, &len));
+    cr_assert_eq(len, 3);
+    cr_assert_not(auth_bearer("Bearer", &tok, &len));
+    cr_assert_not(auth_bearer("Bearer   ", &tok, &len));
+    cr_assert_not(auth_bearer("Bearerabc", &tok, &len));
+    cr_assert_not(auth_bearer("Basic abc", &tok, &len));
+    cr_assert_not(auth_bearer(NULL, &tok, &len));
 }
