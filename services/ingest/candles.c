@@ -26,6 +26,7 @@ struct series {
     int64_t rest_newest; /* newest closed open time in the current fetch */
     int64_t ws_open;     /* open time of the newest WebSocket update published */
     int64_t ws_event;    /* its event time */
+    int64_t hold;        /* rewound: no fetch moves closed_through to or past this */
 };
 
 struct candle_tracker {
@@ -107,6 +108,7 @@ int candle_tracker_new(const char (*symbols)[AB_SYMBOL_MAX], size_t n_symbols,
             s->iv = intervals[j];
             s->closed_through = INT64_MIN;
             s->ws_open = INT64_MIN;
+            s->hold = INT64_MAX;
         }
     }
     *out = t;
@@ -329,8 +331,15 @@ void candle_tracker_fetch_end(struct candle_tracker *t, size_t series, bool ok, 
         return;
     struct series *s = &t->s[series];
     bool moved = false;
-    if (ok && s->rest_got && s->rest_newest > s->closed_through) {
-        s->closed_through = s->rest_newest;
+    int64_t newest = s->rest_newest;
+    if (s->hold != INT64_MAX) {
+        /* A candle of this range was rewound: stop before it. */
+        if (newest >= s->hold)
+            newest = prev_open(s->iv, s->hold);
+        s->hold = INT64_MAX;
+    }
+    if (ok && s->rest_got && newest > s->closed_through) {
+        s->closed_through = newest;
         absorb(s);
         moved = true;
     }
@@ -338,6 +347,31 @@ void candle_tracker_fetch_end(struct candle_tracker *t, size_t series, bool ok, 
     s->rest_got = false;
     if (!moved)
         s->not_before = now_ms + retry_ms;
+}
+
+void candle_tracker_rewind(struct candle_tracker *t, const char *symbol, enum ab_interval iv,
+                           int64_t open_time)
+{
+    size_t idx;
+    if (candle_tracker_find(t, symbol, iv, &idx) < 0)
+        return;
+    struct series *s = &t->s[idx];
+    if (!s->started)
+        return;
+    int64_t before = prev_open(s->iv, open_time);
+    if (before < s->closed_through)
+        s->closed_through = before;
+    size_t i = ahead_lower(s, open_time);
+    if (i < s->n_ahead && s->ahead[i] == open_time) {
+        memmove(s->ahead + i, s->ahead + i + 1, (s->n_ahead - i - 1) * sizeof(s->ahead[0]));
+        s->n_ahead--;
+    }
+    for (size_t k = 0; k < s->ring_n; k++)
+        if (s->ring[k].open_time == open_time)
+            s->ring[k].open_time = INT64_MIN;
+    if (s->in_flight && open_time < s->hold)
+        s->hold = open_time;
+    s->not_before = 0;
 }
 
 void candle_tracker_kick(struct candle_tracker *t)

@@ -123,6 +123,16 @@ void candle_tracker_fetch_begin(struct candle_tracker *t, size_t series);
 void candle_tracker_fetch_end(struct candle_tracker *t, size_t series, bool ok, int64_t now_ms,
                               int64_t retry_ms);
 
+/*
+ * A closed candle that was published (CANDLE_PUBLISH) could not be delivered
+ * after all (the bus sink had to drop it): forget it, so the series asks
+ * REST for it again. closed_through moves back before open_time (candles
+ * after it may be published again: the query's upserts are idempotent) and
+ * no fetch moves it past open_time until the candle is offered again.
+ */
+void candle_tracker_rewind(struct candle_tracker *t, const char *symbol, enum ab_interval iv,
+                           int64_t open_time);
+
 /* Drops the retry wait of every series (after a reconnect: check at once). */
 void candle_tracker_kick(struct candle_tracker *t);
 

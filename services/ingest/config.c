@@ -65,10 +65,44 @@ static const struct ab_config_opt ingest_opts[] = {
      .env = "ABIDANCE_BUS",
      .def = "",
      .metavar = "PATH",
-     .help = "bus socket of abidance-query (not used yet: see --stdout)",
+     .help = "bus socket of abidance-query (empty: <data-dir>/bus.sock, or no bus with --stdout; "
+             "\"none\": no bus)",
      .type = AB_CONFIG_STRING,
      .offset = F(bus),
      .max = 107},
+    {.flag = "data-dir",
+     .env = "ABIDANCE_DATA_DIR",
+     .def = "./abidance-data",
+     .metavar = "DIR",
+     .help = "directory of the default bus socket (the query's --data-dir)",
+     .type = AB_CONFIG_STRING,
+     .offset = F(data_dir),
+     .max = 4096},
+    {.flag = "bus-max-frames",
+     .env = "ABIDANCE_BUS_MAX_FRAMES",
+     .def = "200000",
+     .help = "frames kept until the query acknowledges them (book frames: at most half)",
+     .type = AB_CONFIG_INT,
+     .offset = F(bus_max_frames),
+     .min = 16,
+     .max = 100000000},
+    {.flag = "bus-max-bytes",
+     .env = "ABIDANCE_BUS_MAX_BYTES",
+     .def = "268435456",
+     .help = "bytes kept until the query acknowledges them (half must hold a whole book)",
+     .type = AB_CONFIG_INT,
+     .offset = F(bus_max_bytes),
+     .min = 1048576,
+     .max = 68719476736LL},
+    {.flag = "bus-retry-max",
+     .env = "ABIDANCE_BUS_RETRY_MAX",
+     .def = "65536",
+     .help = "candles kept while the bus buffer is full (beyond: open updates are dropped, "
+             "closed candles fetched again over REST)",
+     .type = AB_CONFIG_INT,
+     .offset = F(bus_retry_max),
+     .min = 1,
+     .max = 4194304},
     {.flag = "ca-file",
      .env = "ABIDANCE_CA_FILE",
      .def = "",
@@ -323,5 +357,17 @@ int ingest_config_parse(int argc, char *const *argv, char *const *envp, struct i
         return rc;
     if (out->url_streams_max > out->streams_per_conn)
         out->url_streams_max = out->streams_per_conn;
+    int n = 0;
+    if (out->bus && strcmp(out->bus, "none") == 0)
+        out->bus_path[0] = '\0';
+    else if (out->bus && out->bus[0])
+        n = snprintf(out->bus_path, sizeof(out->bus_path), "%s", out->bus);
+    else if (!out->stdout_json)
+        n = snprintf(out->bus_path, sizeof(out->bus_path), "%s/bus.sock", out->data_dir);
+    if (n < 0 || (size_t)n >= sizeof(out->bus_path)) {
+        snprintf(why, why_len, "--bus (ABIDANCE_BUS): socket path longer than %zu bytes",
+                 sizeof(out->bus_path) - 1);
+        return AB_ERANGE;
+    }
     return 0;
 }

@@ -43,7 +43,11 @@ struct ingest_config {
     const char *ws_url;           /* borrowed (argv/env/table) */
     const char *rest_url;         /* borrowed */
     const char *credentials;      /* encrypted credentials file, "" = none */
-    const char *bus;              /* bus socket (not used yet), "" = none */
+    const char *bus;              /* bus socket as given: "" = default, "none" = off */
+    const char *data_dir;         /* directory of the default bus socket */
+    int64_t bus_max_frames;       /* bus client buffer cap, frames */
+    int64_t bus_max_bytes;        /* bus client buffer cap, bytes */
+    int64_t bus_retry_max;        /* candles kept when the bus buffer is full */
     const char *ca_file;          /* extra CA bundle for TLS, "" = system CAs only */
     bool stdout_json;             /* publish JSON lines on stdout */
     const char *record;           /* raw capture file, "" = off */
@@ -65,6 +69,9 @@ struct ingest_config {
     /* Derived by ingest_config_parse. */
     struct ingest_url ws;
     struct ingest_url rest;
+    /* The bus socket used: --bus, else <data-dir>/bus.sock unless --stdout
+     * is on (debugging without a query); "" = no bus. */
+    char bus_path[108];
 };
 
 /* The table, exposed for tests and --help. */

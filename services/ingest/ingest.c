@@ -9,6 +9,7 @@
 #include <libwebsockets.h>
 
 #include "books.h"
+#include "bus_sink.h"
 #include "candles.h"
 #include "clock.h"
 #include "common/binance.h"
@@ -52,6 +53,7 @@ struct ingest {
     struct lws_protocols client_protocols[3];
     struct metrics m;
     struct publisher pub;
+    struct bus_sink *bus; /* borrowed from pub (NULL without a bus) */
     struct recorder *rec;
     struct plan plan;
     struct books *books;
@@ -78,6 +80,11 @@ struct ingest {
     struct log_limiter inv_log[MET_INV_COUNT];
     struct log_limiter resync_log, rest_log, ctl_log;
 };
+
+static int64_t wall_us(void)
+{
+    return clock_wall_ns() / 1000;
+}
 
 /* ---- exchange clock ---- */
 
@@ -146,12 +153,12 @@ static void publish_status(struct ingest *in, size_t idx)
 static void request_snapshot(struct ingest *in, size_t idx, uint32_t gen);
 
 static void apply(struct ingest *in, size_t idx, const struct books_effect *eff,
-                  const struct ab_book_delta *d, int64_t recv_ms)
+                  const struct ab_book_delta *d, int64_t recv_us)
 {
     const struct ab_book *b = books_book(in->books, idx);
     if (eff->publish_delta && d) {
         in->m.book_deltas++;
-        if (publisher_delta(&in->pub, d, recv_ms) < 0)
+        if (publisher_delta(&in->pub, d, eff->res.prev_id, recv_us) < 0)
             in->m.publish_failures++;
     }
     if (eff->publish_snapshot) {
@@ -159,7 +166,7 @@ static void apply(struct ingest *in, size_t idx, const struct books_effect *eff,
         memset(&snap, 0, sizeof(snap));
         if (ab_book_export(b, 0, &snap) == 0) {
             in->m.book_snapshots++;
-            if (publisher_snapshot(&in->pub, &snap, recv_ms) < 0)
+            if (publisher_snapshot(&in->pub, &snap, recv_us) < 0)
                 in->m.publish_failures++;
         }
         ab_book_snapshot_deinit(&snap);
@@ -216,7 +223,7 @@ static void snapshot_done(void *ud, const struct rest_result *r)
             ab_book_snapshot_deinit(&snap);
             if (eff.res.action == AB_BOOK_SNAPSHOT_TOO_OLD)
                 ab_log(AB_LOG_INFO, "books", "snapshot too old, fetching again symbol=%s", sym);
-            apply(in, idx, &eff, NULL, r->recv_ns / 1000000);
+            apply(in, idx, &eff, NULL, r->recv_ns / 1000);
             return;
         }
         invalid(in, met_invalid_from_err(rc), err.reason, 0);
@@ -233,7 +240,7 @@ static void snapshot_done(void *ud, const struct rest_result *r)
                    sym, r->status, code, msg, sup);
     }
     books_on_snapshot_failed(in->books, idx, gen, now, &eff);
-    apply(in, idx, &eff, NULL, clock_wall_ms());
+    apply(in, idx, &eff, NULL, wall_us());
 }
 
 static void request_snapshot(struct ingest *in, size_t idx, uint32_t gen)
@@ -252,14 +259,14 @@ static void request_snapshot(struct ingest *in, size_t idx, uint32_t gen)
         free(sr);
         struct books_effect eff;
         books_on_snapshot_failed(in->books, idx, gen, clock_mono_ms(), &eff);
-        apply(in, idx, &eff, NULL, clock_wall_ms());
+        apply(in, idx, &eff, NULL, wall_us());
         return;
     }
     ab_log(AB_LOG_DEBUG, "books", "snapshot requested symbol=%s", sym);
 }
 
 static void handle_delta(struct ingest *in, size_t slot, const struct ab_book_delta *d,
-                         int64_t recv_ms)
+                         int64_t recv_us)
 {
     size_t idx;
     if (books_find(in->books, d->symbol, &idx) < 0) {
@@ -270,20 +277,20 @@ static void handle_delta(struct ingest *in, size_t slot, const struct ab_book_de
     int rc = books_on_delta(in->books, idx, d, clock_mono_ms(), &eff);
     if (rc < 0)
         invalid(in, MET_INV_BOOK_REJECTED, ab_book_reason_str(eff.res.reason), slot);
-    apply(in, idx, &eff, d, recv_ms);
+    apply(in, idx, &eff, d, recv_us);
 }
 
 /* ---- candles ---- */
 
 static void handle_candle(struct ingest *in, size_t slot, const struct ab_candle *c, bool rest,
-                          int64_t recv_ms)
+                          int64_t recv_us)
 {
     switch (candle_tracker_offer(in->candles, c, rest)) {
     case CANDLE_PUBLISH:
         in->m.candles_published++;
         if (rest)
             in->m.candles_backfilled++;
-        if (publisher_candle(&in->pub, c, rest ? PUB_ORIGIN_REST : PUB_ORIGIN_WS, recv_ms) < 0)
+        if (publisher_candle(&in->pub, c, rest ? PUB_ORIGIN_REST : PUB_ORIGIN_WS, recv_us) < 0)
             in->m.publish_failures++;
         break;
     case CANDLE_DUPLICATE:
@@ -326,7 +333,7 @@ static void klines_done(void *ud, const struct rest_result *r)
         if (rc == 0) {
             for (size_t i = 0; i < n; i++)
                 if (rows[i].closed)
-                    handle_candle(in, 0, &rows[i], true, r->recv_ns / 1000000);
+                    handle_candle(in, 0, &rows[i], true, r->recv_ns / 1000);
             ok = true;
             if (n > 0)
                 ab_log(AB_LOG_DEBUG, "candles",
@@ -430,7 +437,7 @@ static void lost_frame(struct ingest *in, const char *buf, size_t len)
         return;
     struct books_effect eff;
     books_invalidate(in->books, idx, clock_mono_ms(), &eff);
-    apply(in, idx, &eff, NULL, clock_wall_ms());
+    apply(in, idx, &eff, NULL, wall_us());
 }
 
 static void on_frame(void *ud, size_t slot, const char *buf, size_t len, int64_t recv_ns)
@@ -445,17 +452,17 @@ static void on_frame(void *ud, size_t slot, const char *buf, size_t len, int64_t
         lost_frame(in, buf, len);
         return;
     }
-    int64_t recv_ms = recv_ns / 1000000;
+    int64_t recv_us = recv_ns / 1000;
     switch (msg.kind) {
     case AB_BINANCE_KLINE:
         in->m.messages[MET_MSG_KLINE]++;
         observe_e(in, msg.kline.event_time);
-        handle_candle(in, slot, &msg.kline, false, recv_ms);
+        handle_candle(in, slot, &msg.kline, false, recv_us);
         break;
     case AB_BINANCE_DEPTH_UPDATE:
         in->m.messages[MET_MSG_DEPTH]++;
         observe_e(in, msg.depth.event_time);
-        handle_delta(in, slot, &msg.depth, recv_ms);
+        handle_delta(in, slot, &msg.depth, recv_us);
         break;
     case AB_BINANCE_SERVER_SHUTDOWN:
         in->m.messages[MET_MSG_SHUTDOWN]++;
@@ -490,6 +497,8 @@ static void on_frame(void *ud, size_t slot, const char *buf, size_t len, int64_t
     ab_binance_msg_deinit(&msg);
 }
 
+static void time_cb(lws_sorted_usec_list_t *sul);
+
 static void on_ws_event(void *ud, size_t slot, enum ws_event ev)
 {
     struct ingest *in = ud;
@@ -502,7 +511,7 @@ static void on_ws_event(void *ud, size_t slot, enum ws_event ev)
             size_t idx = pc->first_symbol + i;
             struct books_effect eff;
             books_reset(in->books, idx, &eff);
-            apply(in, idx, &eff, NULL, clock_wall_ms());
+            apply(in, idx, &eff, NULL, wall_us());
         }
     }
     if (ev == WS_EV_UP) {
@@ -511,9 +520,13 @@ static void on_ws_event(void *ud, size_t slot, enum ws_event ev)
             size_t idx = pc->first_symbol + i;
             struct books_effect eff;
             books_sync_now(in->books, idx, clock_mono_ms(), &eff);
-            apply(in, idx, &eff, NULL, clock_wall_ms());
+            apply(in, idx, &eff, NULL, wall_us());
         }
-        /* Whatever closed while we were away comes from REST now. */
+        /* Whatever closed while we were away comes from REST now, judged
+         * by a fresh sample of the exchange's clock (no event times came
+         * in meanwhile, so the estimate may lag). */
+        if (in->cx)
+            lws_sul_schedule(in->cx, 0, &in->sul_time, time_cb, 1);
         candle_tracker_kick(in->candles);
         for (size_t s = 0; s < candle_tracker_count(in->candles); s++)
             in->kline_next_mono[s] = 0;
@@ -570,7 +583,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
         struct books_effect eff;
         books_poll(in->books, i, now, &eff);
         if (eff.fetch_snapshot)
-            apply(in, i, &eff, NULL, clock_wall_ms());
+            apply(in, i, &eff, NULL, wall_us());
     }
     in->m.record_errors = recorder_errors(in->rec);
     publisher_flush(&in->pub);
@@ -591,11 +604,14 @@ static int render_health(void *ud, struct pub_buf *out)
         if (books_state(in->books, i) == PUB_BOOK_LIVE)
             live++;
     char tmp[512];
+    /* "degraded": a closed candle had to be dropped at the bus and waits
+     * for its REST refetch (still 200: this is a liveness check). */
     int n = snprintf(tmp, sizeof(tmp),
-                     "{\"status\":\"ok\",\"connections\":{\"connected\":%zu,\"total\":%zu},"
+                     "{\"status\":\"%s\",\"connections\":{\"connected\":%zu,\"total\":%zu},"
                      "\"books\":{\"live\":%zu,\"total\":%zu},\"uptime_s\":%" PRId64
-                     ",\"rest_pending\":%zu}\n",
-                     up, ws_slot_count(in->ws), live, books_count(in->books),
+                     ",\"rest_pending\":%zu",
+                     in->bus && bus_sink_behind(in->bus) ? "degraded" : "ok", up,
+                     ws_slot_count(in->ws), live, books_count(in->books),
                      (clock_mono_ms() - in->started_mono) / 1000, rest_pending(in->rest));
     if (n < 0 || (size_t)n >= sizeof(tmp))
         return AB_ERANGE;
@@ -609,7 +625,20 @@ static int render_health(void *ud, struct pub_buf *out)
     }
     memcpy(out->p, tmp, (size_t)n + 1);
     out->len = (size_t)n;
-    return 0;
+    int rc = in->bus ? bus_sink_health(in->bus, out) : 0;
+    if (rc == 0) {
+        size_t need = out->len + 3;
+        if (need > out->cap) {
+            char *p = realloc(out->p, need);
+            if (!p)
+                return AB_ENOMEM;
+            out->p = p;
+            out->cap = need;
+        }
+        memcpy(out->p + out->len, "}\n", 3);
+        out->len += 2;
+    }
+    return rc;
 }
 
 static int render_metrics(void *ud, struct pub_buf *out)
@@ -621,7 +650,29 @@ static int render_metrics(void *ud, struct pub_buf *out)
     }
     in->m.publish_failures = in->pub.failures;
     in->m.record_errors = recorder_errors(in->rec);
-    return metrics_render(&in->m, out);
+    int rc = metrics_render(&in->m, out);
+    if (rc == 0 && in->bus)
+        rc = bus_sink_metrics(in->bus, out);
+    return rc;
+}
+
+/* ---- bus sink hooks ---- */
+
+static int bus_export_book(void *arg, const char *symbol, size_t depth,
+                           struct ab_book_snapshot *out)
+{
+    struct ingest *in = arg;
+    size_t idx;
+    int rc = books_find(in->books, symbol, &idx);
+    if (rc < 0)
+        return rc;
+    return ab_book_export(books_book(in->books, idx), depth, out);
+}
+
+static void bus_candle_lost(void *arg, const struct ab_candle *c)
+{
+    struct ingest *in = arg;
+    candle_tracker_rewind(in->candles, c->symbol, c->interval, c->open_time);
 }
 
 /* ---- life cycle ---- */
@@ -677,6 +728,28 @@ int ingest_new(const struct ingest_config *cfg, struct ingest **out)
             rc = publisher_add(&in->pub, &pub_stdout_ops, ctx);
         if (rc < 0)
             goto fail;
+    }
+    if (cfg->bus_path[0]) {
+        struct bus_sink_config bc = {
+            .path = cfg->bus_path,
+            .max_frames = (size_t)cfg->bus_max_frames,
+            .max_bytes = (size_t)cfg->bus_max_bytes,
+            .retry_max = (size_t)cfg->bus_retry_max,
+            .hooks = {bus_export_book, bus_candle_lost, in},
+        };
+        rc = bus_sink_new(&bc, &in->bus);
+        if (rc == 0) {
+            rc = publisher_add(&in->pub, &bus_sink_ops, in->bus);
+            if (rc < 0) {
+                bus_sink_free(in->bus, 0);
+                in->bus = NULL;
+            }
+        }
+        if (rc < 0) {
+            ab_log(AB_LOG_ERROR, "bus", "cannot set up the bus path=\"%s\" error=\"%s\"",
+                   cfg->bus_path, ab_err_str(rc));
+            goto fail;
+        }
     }
     rc = plan_build(&cfg->symbols, &cfg->intervals, cfg->depth_speed == INGEST_DEPTH_1000MS,
                     (size_t)cfg->streams_per_conn, &in->plan);
@@ -824,11 +897,13 @@ void ingest_free(struct ingest *in)
     ws_free(in->ws);
     rest_free(in->rest);
     health_free(in->health);
+    /* Before the books: the bus sink's last flush may export them. */
+    publisher_deinit(&in->pub);
+    in->bus = NULL;
     books_free(in->books);
     candle_tracker_free(in->candles);
     plan_deinit(&in->plan);
     recorder_free(in->rec);
-    publisher_deinit(&in->pub);
     ab_cred_deinit(&in->cred);
     free(in->kline_next_mono);
     free(in->sym_slot);

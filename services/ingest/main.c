@@ -43,8 +43,8 @@ int main(int argc, char **argv)
     }
     ab_log_init(cfg.log_format == INGEST_LOG_JSON ? AB_LOG_JSON : AB_LOG_TEXT,
                 (enum ab_log_level)cfg.log_level);
-    if (!cfg.stdout_json && (!cfg.bus || !cfg.bus[0]))
-        ab_log(AB_LOG_WARN, "ingest", "no output configured: use --stdout (the bus comes later)");
+    if (!cfg.stdout_json && !cfg.bus_path[0])
+        ab_log(AB_LOG_WARN, "ingest", "no output configured (--bus none without --stdout)");
 
     if (ingest_new(&cfg, &g_ingest) < 0)
         return 1;

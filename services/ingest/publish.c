@@ -46,30 +46,31 @@ static int note(struct publisher *p, int rc, int first)
 }
 
 int publisher_candle(struct publisher *p, const struct ab_candle *c, enum pub_origin origin,
-                     int64_t recv_ms)
+                     int64_t recv_us)
 {
     int first = 0;
     p->sent[0]++;
     for (size_t i = 0; i < p->n_sinks; i++)
-        first = note(p, p->sinks[i].ops->candle(p->sinks[i].ctx, c, origin, recv_ms), first);
+        first = note(p, p->sinks[i].ops->candle(p->sinks[i].ctx, c, origin, recv_us), first);
     return first;
 }
 
-int publisher_snapshot(struct publisher *p, const struct ab_book_snapshot *s, int64_t recv_ms)
+int publisher_snapshot(struct publisher *p, const struct ab_book_snapshot *s, int64_t recv_us)
 {
     int first = 0;
     p->sent[1]++;
     for (size_t i = 0; i < p->n_sinks; i++)
-        first = note(p, p->sinks[i].ops->snapshot(p->sinks[i].ctx, s, recv_ms), first);
+        first = note(p, p->sinks[i].ops->snapshot(p->sinks[i].ctx, s, recv_us), first);
     return first;
 }
 
-int publisher_delta(struct publisher *p, const struct ab_book_delta *d, int64_t recv_ms)
+int publisher_delta(struct publisher *p, const struct ab_book_delta *d, uint64_t prev_id,
+                    int64_t recv_us)
 {
     int first = 0;
     p->sent[2]++;
     for (size_t i = 0; i < p->n_sinks; i++)
-        first = note(p, p->sinks[i].ops->delta(p->sinks[i].ctx, d, recv_ms), first);
+        first = note(p, p->sinks[i].ops->delta(p->sinks[i].ctx, d, prev_id, recv_us), first);
     return first;
 }
 
@@ -318,22 +319,23 @@ static int emit(struct stdout_sink *s, int rc)
 }
 
 static int stdout_candle(void *ctx, const struct ab_candle *c, enum pub_origin origin,
-                         int64_t recv_ms)
+                         int64_t recv_us)
 {
     struct stdout_sink *s = ctx;
-    return emit(s, pub_json_candle(&s->line, c, origin, recv_ms));
+    return emit(s, pub_json_candle(&s->line, c, origin, recv_us / 1000));
 }
 
-static int stdout_snapshot(void *ctx, const struct ab_book_snapshot *snap, int64_t recv_ms)
+static int stdout_snapshot(void *ctx, const struct ab_book_snapshot *snap, int64_t recv_us)
 {
     struct stdout_sink *s = ctx;
-    return emit(s, pub_json_snapshot(&s->line, snap, recv_ms));
+    return emit(s, pub_json_snapshot(&s->line, snap, recv_us / 1000));
 }
 
-static int stdout_delta(void *ctx, const struct ab_book_delta *d, int64_t recv_ms)
+static int stdout_delta(void *ctx, const struct ab_book_delta *d, uint64_t prev_id, int64_t recv_us)
 {
+    (void)prev_id;
     struct stdout_sink *s = ctx;
-    return emit(s, pub_json_delta(&s->line, d, recv_ms));
+    return emit(s, pub_json_delta(&s->line, d, recv_us / 1000));
 }
 
 static int stdout_status(void *ctx, const struct pub_status *st)

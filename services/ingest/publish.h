@@ -1,8 +1,8 @@
 /*
  * publish: where the ingest's normalized messages go.
  *
- * The ingest produces four kinds of message, the ones the bus will carry
- * (api/bus.md, later):
+ * The ingest produces four kinds of message, the ones the bus carries
+ * (api/bus.md):
  *
  *   candle         every kline update, open and closed, with its origin
  *                  (ws, or rest for backfilled / closed-from-REST candles),
@@ -15,7 +15,8 @@
  *
  * A publisher is a fan-out over up to PUB_SINKS_MAX sinks. A sink is a
  * struct pub_sink_ops table plus an opaque context; the stdout sink
- * (pub_stdout_new) writes JSON lines, the bus sink will plug in beside it.
+ * (pub_stdout_new) writes JSON lines, the bus sink (bus_sink.h) sends
+ * frames to abidance-query.
  * A sink call returns 0 or a negative ab_err code; the publisher counts
  * failures and carries on with the other sinks.
  *
@@ -64,10 +65,17 @@ struct pub_status {
     int64_t time_ms;         /* wall clock of the change */
 };
 
+/*
+ * recv_us: the ingest's wall clock when the data arrived, epoch
+ * MICROseconds (the bus carries it at that precision; the JSON lines round
+ * it down to ms). prev_id: the book's last update id before the delta was
+ * applied (0 unknown).
+ */
 typedef int (*pub_candle_fn)(void *ctx, const struct ab_candle *c, enum pub_origin origin,
-                             int64_t recv_ms);
-typedef int (*pub_snapshot_fn)(void *ctx, const struct ab_book_snapshot *s, int64_t recv_ms);
-typedef int (*pub_delta_fn)(void *ctx, const struct ab_book_delta *d, int64_t recv_ms);
+                             int64_t recv_us);
+typedef int (*pub_snapshot_fn)(void *ctx, const struct ab_book_snapshot *s, int64_t recv_us);
+typedef int (*pub_delta_fn)(void *ctx, const struct ab_book_delta *d, uint64_t prev_id,
+                            int64_t recv_us);
 typedef int (*pub_status_fn)(void *ctx, const struct pub_status *st);
 typedef void (*pub_flush_fn)(void *ctx);
 typedef void (*pub_free_fn)(void *ctx);
@@ -104,9 +112,10 @@ void publisher_deinit(struct publisher *p);
 
 /* Fan-out calls; each returns 0 or the first sink error. */
 int publisher_candle(struct publisher *p, const struct ab_candle *c, enum pub_origin origin,
-                     int64_t recv_ms);
-int publisher_snapshot(struct publisher *p, const struct ab_book_snapshot *s, int64_t recv_ms);
-int publisher_delta(struct publisher *p, const struct ab_book_delta *d, int64_t recv_ms);
+                     int64_t recv_us);
+int publisher_snapshot(struct publisher *p, const struct ab_book_snapshot *s, int64_t recv_us);
+int publisher_delta(struct publisher *p, const struct ab_book_delta *d, uint64_t prev_id,
+                    int64_t recv_us);
 int publisher_status(struct publisher *p, const struct pub_status *st);
 void publisher_flush(struct publisher *p);
 

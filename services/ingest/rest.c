@@ -277,6 +277,11 @@ static void on_closed(struct req *q, const char *why)
             r->m->rest_failures++;
         attempt_failed(q, why);
     }
+    if (r->stopping && q->state != REQ_FINISHED) {
+        /* Closed by the shutdown before its answer (or while it waited for
+         * a retry): the callback still owns a context to release. */
+        deliver(q, AB_ESTATE);
+    }
     if (q->state == REQ_REQUEUE && !r->stopping) {
         free(q->body);
         q->body = NULL;

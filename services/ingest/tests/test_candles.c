@@ -254,3 +254,61 @@ Test(candles, hash_ignores_event_time_and_trade_ids)
     b.closed = false;
     cr_assert_neq(candle_content_hash(&a), candle_content_hash(&b));
 }
+
+Test(candles, rewind_asks_rest_again_for_a_lost_close)
+{
+    /* The bus sink had to drop the close of T0 after it was published. */
+    struct candle_tracker *t = mk();
+    size_t s;
+    candle_tracker_find(t, "BTCUSDT", AB_I_1M, &s);
+    candle_tracker_start(t, T0 + 1000, 0); /* closed_through = T0 - 1min */
+    struct ab_candle fin = candle("BTCUSDT", T0, 3, true, T0 + MIN);
+    cr_assert_eq(candle_tracker_offer(t, &fin, false), CANDLE_PUBLISH);
+    struct ab_candle fin1 = candle("BTCUSDT", T0 + MIN, 4, true, T0 + 2 * MIN);
+    cr_assert_eq(candle_tracker_offer(t, &fin1, false), CANDLE_PUBLISH);
+    cr_assert_eq(candle_tracker_closed_through(t, s), T0 + MIN);
+    int64_t start = 0, now = T0 + 2 * MIN + 6000;
+    cr_assert_not(candle_tracker_due(t, s, now, 5000, &start));
+    candle_tracker_rewind(t, "BTCUSDT", AB_I_1M, T0);
+    cr_assert_eq(candle_tracker_closed_through(t, s), T0 - MIN);
+    cr_assert(candle_tracker_due(t, s, now, 5000, &start));
+    cr_assert_eq(start, T0);
+    /* The identical REST row is no duplicate now; the later one went
+     * through already (an identical copy is still caught by the ring). */
+    candle_tracker_fetch_begin(t, s);
+    struct ab_candle r0 = candle("BTCUSDT", T0, 3, true, 0);
+    cr_assert_eq(candle_tracker_offer(t, &r0, true), CANDLE_PUBLISH);
+    struct ab_candle r1 = candle("BTCUSDT", T0 + MIN, 4, true, 0);
+    cr_assert_eq(candle_tracker_offer(t, &r1, true), CANDLE_DUPLICATE);
+    candle_tracker_fetch_end(t, s, true, now, 5000);
+    cr_assert_eq(candle_tracker_closed_through(t, s), T0 + MIN);
+    cr_assert_not(candle_tracker_due(t, s, now, 5000, &start));
+    candle_tracker_free(t);
+}
+
+Test(candles, rewind_during_a_fetch_holds_closed_through)
+{
+    struct candle_tracker *t = mk();
+    size_t s;
+    candle_tracker_find(t, "BTCUSDT", AB_I_1M, &s);
+    candle_tracker_start(t, T0 + 1000, 3 * MIN); /* closed_through = T0 - 4min */
+    int64_t start = 0, now = T0 + MIN + 500;
+    cr_assert(candle_tracker_due(t, s, now, 0, &start));
+    candle_tracker_fetch_begin(t, s);
+    for (int64_t k = 3; k >= 0; k--) {
+        struct ab_candle r = candle("BTCUSDT", T0 - k * MIN, 10 + k, true, 0);
+        cr_assert_eq(candle_tracker_offer(t, &r, true), CANDLE_PUBLISH);
+        if (k == 2) /* this one could not be delivered */
+            candle_tracker_rewind(t, "BTCUSDT", AB_I_1M, T0 - 2 * MIN);
+    }
+    candle_tracker_fetch_end(t, s, true, now, 5000);
+    cr_assert_eq(candle_tracker_closed_through(t, s), T0 - 3 * MIN, "stops before the lost one");
+    cr_assert(candle_tracker_due(t, s, now + 5000, 0, &start));
+    cr_assert_eq(start, T0 - 2 * MIN);
+    candle_tracker_fetch_begin(t, s);
+    struct ab_candle again = candle("BTCUSDT", T0 - 2 * MIN, 12, true, 0);
+    cr_assert_eq(candle_tracker_offer(t, &again, true), CANDLE_PUBLISH);
+    candle_tracker_fetch_end(t, s, true, now + 5000, 5000);
+    cr_assert_eq(candle_tracker_closed_through(t, s), T0);
+    candle_tracker_free(t);
+}

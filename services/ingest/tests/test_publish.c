@@ -127,7 +127,7 @@ static int ok_snap(void *ctx, const struct ab_book_snapshot *s, int64_t t)
     counted[1]++;
     return 0;
 }
-static int ok_delta(void *ctx, const struct ab_book_delta *d, int64_t t)
+static int ok_delta(void *ctx, const struct ab_book_delta *d, uint64_t prev, int64_t t)
 {
     counted[2]++;
     return 0;
