@@ -201,46 +201,73 @@ int ab_ind_sma(const double *x, size_t n, int period, double *out)
     return 0;
 }
 
-/* pandas ewm(..., adjust=False, ignore_na=False).mean(), min_periods = 1. */
-static void ewm_mean(const double *x, size_t n, double alpha_in, double *out)
+/*
+ * pandas ewm(..., adjust=False, ignore_na=False).mean(), min_periods = 1, as
+ * a state machine: ewm_first for x[0], then ewm_next for each later value.
+ * One step is a short chain of dependent operations, so ab_ind_macd runs
+ * its three EMAs interleaved in one pass (same arithmetic per chain, so the
+ * same bits as three separate passes, in about a third of the time).
+ */
+struct ewm {
+    double old_wt_factor, new_wt, old_wt;
+    double weighted;
+    bool seen;
+};
+
+static void ewm_init(struct ewm *e, double alpha_in)
 {
     /* pandas converts alpha to a centre of mass and back; so do we. */
     double com = (1.0 - alpha_in) / alpha_in;
     double alpha = 1.0 / (1.0 + com);
-    double old_wt_factor = 1.0 - alpha;
-    double new_wt = alpha;
-    double old_wt = 1.0;
-    double weighted, cur;
-    bool seen;
+
+    e->old_wt_factor = 1.0 - alpha;
+    e->new_wt = alpha;
+    e->old_wt = 1.0;
+    e->weighted = NAN;
+    e->seen = false;
+}
+
+static inline double ewm_first(struct ewm *e, double cur)
+{
+    e->weighted = cur;
+    e->seen = !isnan(cur);
+    return e->seen ? cur : NAN;
+}
+
+static inline double ewm_next(struct ewm *e, double cur)
+{
+    if (!isnan(e->weighted)) {
+        /* ignore_na=False: a missing value still ages the old weight. */
+        e->old_wt *= e->old_wt_factor;
+        if (!isnan(cur)) {
+            /* pandas: avoid rounding noise on a constant series */
+            if (e->weighted != cur) {
+                double den = e->old_wt + e->new_wt;
+                e->weighted = e->old_wt * e->weighted + e->new_wt * cur;
+                /* x / 1.0 == x exactly: skip the slow division when
+                 * the weights sum to 1, as they do for most alphas. */
+                if (den != 1.0)
+                    e->weighted /= den;
+            }
+            e->old_wt = 1.0;
+        }
+    } else if (!isnan(cur)) {
+        e->weighted = cur;
+    }
+    e->seen = e->seen || !isnan(cur);
+    return e->seen ? e->weighted : NAN;
+}
+
+static void ewm_mean(const double *x, size_t n, double alpha_in, double *out)
+{
+    struct ewm e;
 
     if (n == 0)
         return;
-    weighted = x[0];
-    seen = !isnan(weighted);
-    out[0] = seen ? weighted : NAN;
-    for (size_t i = 1; i < n; i++) {
-        cur = x[i];
-        if (!isnan(weighted)) {
-            /* ignore_na=False: a missing value still ages the old weight. */
-            old_wt *= old_wt_factor;
-            if (!isnan(cur)) {
-                /* pandas: avoid rounding noise on a constant series */
-                if (weighted != cur) {
-                    double den = old_wt + new_wt;
-                    weighted = old_wt * weighted + new_wt * cur;
-                    /* x / 1.0 == x exactly: skip the slow division when
-                     * the weights sum to 1, as they do for most alphas. */
-                    if (den != 1.0)
-                        weighted /= den;
-                }
-                old_wt = 1.0;
-            }
-        } else if (!isnan(cur)) {
-            weighted = cur;
-        }
-        seen = seen || !isnan(cur);
-        out[i] = seen ? weighted : NAN;
-    }
+    ewm_init(&e, alpha_in);
+    out[0] = ewm_first(&e, x[0]);
+    for (size_t i = 1; i < n; i++)
+        out[i] = ewm_next(&e, x[i]);
 }
 
 int ab_ind_ema_alpha(const double *x, size_t n, double alpha, double *out)
@@ -404,14 +431,23 @@ int ab_ind_macd(const double *x, size_t n, int fast, int slow, int signal_period
         return AB_EINVAL;
     if (n > 0 && (x == NULL || macd == NULL || signal == NULL || hist == NULL))
         return AB_EINVAL;
-    /* signal[] holds the slow EMA until the signal line overwrites it. */
-    ewm_mean(x, n, 2.0 / ((double)fast + 1.0), macd);
-    ewm_mean(x, n, 2.0 / ((double)slow + 1.0), signal);
-    for (size_t i = 0; i < n; i++)
-        macd[i] = macd[i] - signal[i];
-    ewm_mean(macd, n, 2.0 / ((double)signal_period + 1.0), signal);
-    for (size_t i = 0; i < n; i++)
+    if (n == 0)
+        return 0;
+    /* One pass, three interleaved EMA chains (see struct ewm). */
+    struct ewm ef, es, eg;
+    ewm_init(&ef, 2.0 / ((double)fast + 1.0));
+    ewm_init(&es, 2.0 / ((double)slow + 1.0));
+    ewm_init(&eg, 2.0 / ((double)signal_period + 1.0));
+    macd[0] = ewm_first(&ef, x[0]) - ewm_first(&es, x[0]);
+    signal[0] = ewm_first(&eg, macd[0]);
+    hist[0] = macd[0] - signal[0];
+    for (size_t i = 1; i < n; i++) {
+        double f = ewm_next(&ef, x[i]);
+        double s = ewm_next(&es, x[i]);
+        macd[i] = f - s;
+        signal[i] = ewm_next(&eg, macd[i]);
         hist[i] = macd[i] - signal[i];
+    }
     return 0;
 }
 
