@@ -14,6 +14,21 @@
  * SELECT ... ON CONFLICT, the store's unnest-of-arrays upsert, and the store
  * itself end to end (store_put_candle + store_flush). The store.c header
  * comment records the results and the choice.
+ *
+ *   bench_store --figure DATABASE_URL [rows [baseline_rows]]
+ *
+ * The suite's figure (bench/run.sh): sustained candle upserts into the store
+ * against the seed's method. `rows` (default 200000) distinct 1m candles of
+ * one symbol go through store_put_candle as fast as the store accepts them
+ * (default queue cap: a full queue refuses new keys with AB_ENOMEM and the
+ * producer retries after 100 us, as the bus would), once into an empty key
+ * range and once more over the existing rows (every row changed: the DO
+ * UPDATE path); the time runs from the first put to the final store_flush.
+ * The baseline is the seed's save_candlestick: one prepared INSERT ... ON
+ * CONFLICT DO UPDATE per row, autocommit (asyncpg prepares and autocommits
+ * the same way), over `baseline_rows` (default 30000) rows, inserted then
+ * updated. Both figures are rows/s over the insert and update passes
+ * together.
  */
 #include <inttypes.h>
 #include <libpq-fe.h>
@@ -23,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "common/decimal.h"
 #include "common/err.h"
 #include "common/interval.h"
@@ -59,6 +75,16 @@ static void exec_ok(PGconn *c, const char *sql)
     if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
         fprintf(stderr, "bench_store: %s: %s\n", sql, PQresultErrorMessage(r));
         exit(1);
+    }
+    PQclear(r);
+}
+
+static void prepare_ok(PGconn *c, const char *name, const char *sql)
+{
+    PGresult *r = PQprepare(c, name, sql, 0, NULL);
+
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        die(c, "prepare");
     }
     PQclear(r);
 }
@@ -377,6 +403,140 @@ static void quiet(void *arg, const char *message)
     (void)message;
 }
 
+/* Fills a candle from the text row i (make_rows' values). */
+static void row_candle(size_t i, struct ab_candle *k)
+{
+    memset(k, 0, sizeof *k);
+    snprintf(k->symbol, sizeof k->symbol, "BENCHUSDT");
+    k->interval = AB_I_1M;
+    k->open_time = T0 + (int64_t)i * 60000;
+    k->close_time = k->open_time + 59999;
+    if (ab_dec_parse_cstr(vals[i][3], &k->open) != 0 ||
+        ab_dec_parse_cstr(vals[i][4], &k->high) != 0 ||
+        ab_dec_parse_cstr(vals[i][5], &k->low) != 0 ||
+        ab_dec_parse_cstr(vals[i][6], &k->close) != 0 ||
+        ab_dec_parse_cstr(vals[i][7], &k->volume) != 0 ||
+        ab_dec_parse_cstr(vals[i][9], &k->taker_buy_volume) != 0 ||
+        ab_dec_parse_cstr(vals[i][10], &k->taker_buy_quote_volume) != 0 ||
+        ab_dec_parse_cstr(vals[i][12], &k->quote_volume) != 0) {
+        bench_die("bench_store: bad decimal");
+    }
+    k->num_trades = 100 + (int64_t)(i % 900);
+    k->closed = vals[i][13][0] == 't';
+}
+
+/* Sustained store throughput: puts with backpressure, then flush. Seconds. */
+static double figure_store(struct store *st, struct ab_candle *cs, uint64_t *token,
+                           uint64_t *refusals)
+{
+    double t0 = bench_now();
+
+    for (size_t i = 0; i < n_rows; i++) {
+        int rc;
+
+        while ((rc = store_put_candle(st, &cs[i], STORE_ORIGIN_WS, ++*token)) == AB_ENOMEM) {
+            ++*refusals;
+            usleep(100);
+        }
+        if (rc != 0) {
+            bench_die("bench_store: put failed: %s", ab_err_str(rc));
+        }
+    }
+    if (store_flush(st, 600000) != 0) {
+        bench_die("bench_store: flush failed");
+    }
+    return bench_now() - t0;
+}
+
+static int figure(const char *url, size_t rows, size_t base_rows)
+{
+    struct store_config cfg = {.database_url = url};
+    struct store *st = NULL;
+    struct store_stats s;
+    struct ab_candle *cs;
+    uint64_t token = 0, refusals = 0;
+    double t_ours = 0, t_base = 0, r_ours[2], r_base[2];
+    PGconn *c;
+
+    n_rows = rows > base_rows ? rows : base_rows;
+    vals = calloc(n_rows, sizeof *vals);
+    cs = calloc(n_rows, sizeof *cs);
+    if (vals == NULL || cs == NULL) {
+        bench_die("bench_store: out of memory");
+    }
+    if (store_new(&cfg, &st) != 0 || store_start(st) != 0) {
+        bench_die("bench_store: store start failed");
+    }
+    for (int i = 0; i < 200; i++) {
+        store_get_stats(st, &s);
+        if (s.schema_version > 0) {
+            break;
+        }
+        usleep(50000);
+    }
+    if (s.schema_version == 0) {
+        bench_die("bench_store: no schema: %s", s.last_error);
+    }
+    c = PQconnectdb(url);
+    if (PQstatus(c) != CONNECTION_OK) {
+        die(c, "connect");
+    }
+    PQsetNoticeProcessor(c, quiet, NULL);
+    exec_ok(c, "SET TIME ZONE 'UTC'");
+    prepare_ok(c, "b_one", PG_UPSERT_CANDLE);
+    printf("workload: %zu distinct 1m candles of one symbol inserted, then all updated (%zu"
+           " upserts); store queue cap %zu rows, batches of up to %zu; baseline: %zu rows"
+           " inserted then updated with one autocommitted prepared upsert each\n",
+           rows, 2 * rows, (size_t)100000, (size_t)5000, base_rows);
+
+    exec_ok(c, "DELETE FROM candlesticks WHERE symbol = 'BENCHUSDT'");
+    exec_ok(c, "VACUUM candlesticks");
+    n_rows = rows;
+    for (int pass = 0; pass < 2; pass++) {
+        double t;
+
+        make_rows(pass);
+        for (size_t i = 0; i < n_rows; i++) {
+            row_candle(i, &cs[i]);
+        }
+        t = figure_store(st, cs, &token, &refusals);
+        r_ours[pass] = (double)n_rows / t;
+        t_ours += t;
+    }
+    store_get_stats(st, &s);
+    printf("store: insert %.0f rows/s, update %.0f rows/s; %" PRIu64 " batches, mean %.0f rows,"
+           " %" PRIu64 " refusals (queue full)\n",
+           r_ours[0], r_ours[1], s.batches,
+           s.batches ? (double)s.batch_size_sum / (double)s.batches : 0.0, refusals);
+
+    exec_ok(c, "DELETE FROM candlesticks WHERE symbol = 'BENCHUSDT'");
+    exec_ok(c, "VACUUM candlesticks");
+    n_rows = base_rows;
+    for (int pass = 0; pass < 2; pass++) {
+        double t;
+
+        make_rows(pass);
+        t = bench_now();
+        m_per_row_autocommit(c);
+        t = bench_now() - t;
+        r_base[pass] = (double)n_rows / t;
+        t_base += t;
+    }
+    printf("per-row upsert: insert %.0f rows/s, update %.0f rows/s\n", r_base[0], r_base[1]);
+    exec_ok(c, "DELETE FROM candlesticks WHERE symbol = 'BENCHUSDT'");
+    PQfinish(c);
+    store_free(st);
+    {
+        double ours = 2.0 * (double)rows / t_ours, base = 2.0 * (double)base_rows / t_base;
+
+        bench_result("id=store value=%.0f unit=rows/s baseline=%.0f ratio=%.2f", ours, base,
+                     ours / base);
+    }
+    free(cs);
+    free(vals);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct store_config cfg = {0};
@@ -384,8 +544,14 @@ int main(int argc, char **argv)
     struct store_stats s;
     PGconn *c;
 
+    if (argc > 2 && strcmp(argv[1], "--figure") == 0) {
+        return figure(argv[2],
+                      argc > 3 ? (size_t)bench_arg_long(argv[3], 1, 10000000, "rows") : 200000,
+                      argc > 4 ? (size_t)bench_arg_long(argv[4], 1, 10000000, "rows") : 30000);
+    }
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_store DATABASE_URL [rows]\n");
+        fprintf(stderr, "usage: bench_store DATABASE_URL [rows]\n"
+                        "       bench_store --figure DATABASE_URL [rows [baseline_rows]]\n");
         return 2;
     }
     bench_url = argv[1];
@@ -427,10 +593,8 @@ int main(int argc, char **argv)
     }
     PQsetNoticeProcessor(c, quiet, NULL);
     exec_ok(c, "SET TIME ZONE 'UTC'");
-    if (PQresultStatus(PQprepare(c, "b_one", PG_UPSERT_CANDLE, 0, NULL)) != PGRES_COMMAND_OK ||
-        PQresultStatus(PQprepare(c, "b_many", PG_UPSERT_CANDLES, 0, NULL)) != PGRES_COMMAND_OK) {
-        die(c, "prepare");
-    }
+    prepare_ok(c, "b_one", PG_UPSERT_CANDLE);
+    prepare_ok(c, "b_many", PG_UPSERT_CANDLES);
     printf("%zu rows per pass\n%-48s %12s %12s\n", n_rows, "method", "insert/s", "update/s");
     for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
         double rate[2];
