@@ -19,6 +19,7 @@
 #include "health.h"
 #include "metrics.h"
 #include "plan.h"
+#include "progress.h"
 #include "policy.h"
 #include "publish.h"
 #include "record.h"
@@ -33,6 +34,7 @@
 /* A REST kline row counts as final only when it closed this long before the
  * exchange's now: REST is served from a database that can lag the stream. */
 #define REST_FINAL_MARGIN_MS 2000
+#define PROGRESS_LOG_MS      5000 /* "backfill progress" lines at most this often */
 
 struct snap_req {
     struct ingest *in;
@@ -72,7 +74,8 @@ struct ingest {
     int64_t srv_sample, srv_sample_mono;
     int64_t max_e, max_e_mono;
     bool candles_started;
-    int64_t *kline_next_mono; /* per series */
+    int64_t *kline_next_mono;  /* per series */
+    struct progress *progress; /* backfill runs, per series (mono ms) */
 
     size_t *sym_slot;                /* symbol index -> ws slot */
     enum pub_conn_state *slot_state; /* per slot, last published */
@@ -373,6 +376,71 @@ static void maybe_start_candles(struct ingest *in)
            now - in->cfg->backfill_ms);
 }
 
+/* ---- backfill progress ---- */
+
+/* A fetch from start_time was sent: start (or extend) the series' run up to
+ * the newest candle closed by now - grace. */
+static void backfill_begin(struct ingest *in, size_t s, int64_t start_time, int64_t now)
+{
+    enum ab_interval iv = candle_tracker_interval(in->candles, s);
+    int64_t to = ab_interval_align(iv, ab_interval_align(iv, now - in->cfg->close_grace_ms) - 1);
+    int rc = progress_begin(in->progress, s, iv, start_time, to, clock_mono_ms());
+    if (rc <= 0)
+        return;
+    struct progress_view v;
+    progress_run(in->progress, s, clock_mono_ms(), &v);
+    /* A single late close is routine: only real backfills at info. */
+    ab_log(v.todo > 1 ? AB_LOG_INFO : AB_LOG_DEBUG, "candles",
+           "backfill started symbol=%s interval=%s from=%" PRId64 " to=%" PRId64
+           " candles=%" PRIu64,
+           candle_tracker_symbol(in->candles, s), ab_interval_name(iv), v.from, v.to, v.todo);
+}
+
+static void log_backfill_total(const struct progress_view *v)
+{
+    ab_log(AB_LOG_INFO, "candles",
+           "backfill progress done=%" PRIu64 " todo=%" PRIu64 " pct=%.1f rate=%.1f eta_s=%" PRId64
+           " series=%zu active=%zu",
+           v->done, v->todo, v->pct, v->rate, v->eta_s, v->runs, v->runs_active);
+}
+
+/* Every tick: done counts, finish lines, the 5 s progress line, metrics. */
+static void backfill_tick(struct ingest *in)
+{
+    int64_t mono = clock_mono_ms();
+    size_t n = candle_tracker_count(in->candles);
+    struct progress_view v;
+    for (size_t s = 0; s < n; s++) {
+        int ev =
+            progress_update(in->progress, s, candle_tracker_closed_through(in->candles, s), mono);
+        if (!ev)
+            continue;
+        progress_run(in->progress, s, mono, &v);
+        ab_log(v.todo > 1 ? AB_LOG_INFO : AB_LOG_DEBUG, "candles",
+               "backfill finished symbol=%s interval=%s candles=%" PRIu64 " secs=%.1f",
+               candle_tracker_symbol(in->candles, s),
+               ab_interval_name(candle_tracker_interval(in->candles, s)), v.todo,
+               (double)v.elapsed_ms / 1000.0);
+        if (ev & PROGRESS_ROUND_FINISHED) {
+            progress_total(in->progress, mono, &v);
+            if (v.todo > 1) {
+                log_backfill_total(&v);
+                ab_log(AB_LOG_INFO, "candles",
+                       "backfill finished candles=%" PRIu64 " series=%zu secs=%.1f", v.todo, v.runs,
+                       (double)v.elapsed_ms / 1000.0);
+            }
+        }
+    }
+    progress_total(in->progress, mono, &v);
+    if (progress_log_due(in->progress, mono, PROGRESS_LOG_MS))
+        log_backfill_total(&v);
+    in->m.backfill_todo = v.todo;
+    in->m.backfill_done = v.done;
+    in->m.backfill_rate = v.rate;
+    in->m.backfill_eta_s = v.eta_s;
+    in->m.backfill_active = v.runs_active;
+}
+
 static void check_candles(struct ingest *in)
 {
     if (!in->candles_started)
@@ -403,6 +471,7 @@ static void check_candles(struct ingest *in)
         }
         candle_tracker_fetch_begin(in->candles, s);
         in->kline_next_mono[s] = mono + KLINE_MIN_GAP_MS;
+        backfill_begin(in, s, start, now);
     }
 }
 
@@ -578,6 +647,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
     if (in->stop)
         return;
     check_candles(in);
+    backfill_tick(in);
     int64_t now = clock_mono_ms();
     for (size_t i = 0; i < books_count(in->books); i++) {
         struct books_effect eff;
@@ -765,6 +835,9 @@ int ingest_new(const struct ingest_config *cfg, struct ingest **out)
                             cfg->intervals.v, cfg->intervals.n, &in->candles);
     if (rc < 0)
         goto fail;
+    rc = progress_new(candle_tracker_count(in->candles), &in->progress);
+    if (rc < 0)
+        goto fail;
     in->kline_next_mono = calloc(candle_tracker_count(in->candles), sizeof(int64_t));
     in->sym_slot = calloc(cfg->symbols.n, sizeof(size_t));
     in->slot_state = calloc(in->plan.n_conns, sizeof(*in->slot_state));
@@ -902,6 +975,7 @@ void ingest_free(struct ingest *in)
     in->bus = NULL;
     books_free(in->books);
     candle_tracker_free(in->candles);
+    progress_free(in->progress);
     plan_deinit(&in->plan);
     recorder_free(in->rec);
     ab_cred_deinit(&in->cred);

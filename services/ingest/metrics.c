@@ -171,6 +171,17 @@ int metrics_render(const struct metrics *m, struct pub_buf *b)
             m->candles_backfilled);
     counter(&o, "candles_duplicate_total", "Candle updates dropped as duplicates.",
             m->candles_duplicate);
+    gauge(&o, "backfill_candles_todo", "Candles to backfill in the current or last backfill.",
+          (int64_t)m->backfill_todo);
+    gauge(&o, "backfill_candles_done", "Of which done (published or shown not to exist).",
+          (int64_t)m->backfill_done);
+    w(&o,
+      "# HELP abidance_ingest_backfill_rate Backfill rate since its start, candles/s.\n"
+      "# TYPE abidance_ingest_backfill_rate gauge\nabidance_ingest_backfill_rate %.3f\n",
+      m->backfill_rate);
+    gauge(&o, "backfill_eta_seconds", "Backfill time left at the current rate (-1 unknown).",
+          m->backfill_eta_s);
+    gauge(&o, "backfill_series_active", "Series still backfilling.", (int64_t)m->backfill_active);
     counter(&o, "publish_failures_total", "Publisher sink errors.", m->publish_failures);
     counter(&o, "record_errors_total", "Write errors of the --record file.", m->record_errors);
 

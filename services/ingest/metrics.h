@@ -84,6 +84,13 @@ struct metrics {
     uint64_t publish_failures;
     uint64_t record_errors;
 
+    /* Backfill progress of the current (or last) round, see progress.h. */
+    uint64_t backfill_todo;
+    uint64_t backfill_done;
+    double backfill_rate;   /* candles/s */
+    int64_t backfill_eta_s; /* -1 unknown, 0 finished */
+    size_t backfill_active; /* series still backfilling */
+
     /* Gauges the loop keeps current. */
     struct ab_config_symbols symbols; /* copy of the followed symbols */
     enum pub_book_state book_state[AB_CONFIG_MAX_SYMBOLS];

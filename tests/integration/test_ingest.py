@@ -568,6 +568,67 @@ def replay_one(args, tmp, name, ws_files):
         sim.stop()
 
 
+def check_backfill(args, tmp):
+    """A backfill of an hour of 1m candles reports its progress in the log and /metrics."""
+    print("== backfill", flush=True)
+    name = "backfill"
+    start_time = (int(time.time() * 1000) // 60000) * 60000
+    # 600x: 5 real seconds = 50 minutes of market history before the ingest starts.
+    sim = Sim(args.sim, ["--symbols", ",".join(SYMS), "--seed", "7", "--speed", "600",
+                         "--start-time", str(start_time), "--ping-interval", "300ms",
+                         "--pong-timeout", "1s"])
+    ing = None
+    try:
+        time.sleep(5)
+        # A 2-minute grace (200 ms real) keeps later closes on the stream.
+        ing = Ingest(args.ingest, sim, ["--symbols", ",".join(SYMS), "--intervals", "1m",
+                                        "--backfill", "2h", "--close-grace", "2m"], tmp, name)
+        started = re.compile(r"backfill started symbol=(\w+) interval=1m from=(-?\d+) "
+                             r"to=(-?\d+) candles=(\d+)")
+        finished = re.compile(r"backfill finished candles=(\d+) series=(\d+) secs=")
+        deadline = time.monotonic() + 10
+        err, met = "", {}
+        while time.monotonic() < deadline:
+            with open(ing.err_path) as f:
+                err = f.read()
+            met = ing.metrics()
+            todo = met.get("abidance_ingest_backfill_candles_todo", 0)
+            if finished.search(err) and todo > 0 and \
+                    met.get("abidance_ingest_backfill_candles_done") == todo:
+                break
+            time.sleep(0.2)
+        starts = {m.group(1): m for m in started.finditer(err)}
+        check(sorted(starts) == sorted(SYMS), f"{name}: backfill started per symbol: {sorted(starts)}")
+        total = 0
+        for sym, m in starts.items():
+            frm, to, n = int(m.group(2)), int(m.group(3)), int(m.group(4))
+            total += n
+            # Two hours back from the ingest's start, one candle per minute.
+            check(110 <= n <= 121 and n == (to - frm) // 60000 + 1,
+                  f"{name}: {sym} candles={n} from={frm} to={to}")
+            check(frm < start_time < to, f"{name}: {sym} range {frm}..{to} spans the sim start")
+        fm = finished.search(err)
+        check(fm is not None and int(fm.group(1)) == total and int(fm.group(2)) == len(SYMS),
+              f"{name}: 'backfill finished' line: {fm.group(0) if fm else None}, total {total}")
+        check(re.search(r"backfill progress done=(\d+) todo=\1 pct=100\.0 rate=[0-9.]+ eta_s=0",
+                        err) is not None, f"{name}: final progress line")
+        todo = met.get("abidance_ingest_backfill_candles_todo", -1)
+        check(todo == total and met.get("abidance_ingest_backfill_candles_done") == todo,
+              f"{name}: /metrics todo={todo} done={met.get('abidance_ingest_backfill_candles_done')}"
+              f" want {total}")
+        check(met.get("abidance_ingest_backfill_eta_seconds") == 0
+              and met.get("abidance_ingest_backfill_rate", 0) > 0
+              and met.get("abidance_ingest_backfill_series_active") == 0,
+              f"{name}: eta/rate/active gauges")
+        # The history itself came from REST: ~50 closed minutes per symbol.
+        check(met.get("abidance_ingest_candles_backfilled_total", 0) >= 40 * len(SYMS),
+              f"{name}: candles_backfilled_total={met.get('abidance_ingest_candles_backfilled_total')}")
+    finally:
+        if ing:
+            ing.stop()
+        sim.stop()
+
+
 def check_api_key(args, tmp):
     """--credentials: the key goes out as X-MBX-APIKEY on REST and never into the logs."""
     import http.server
@@ -679,6 +740,11 @@ def main():
             run_model(name, args, tmp, **kw)
         except Exception as e:  # a crash of one scenario is a failure, not an abort
             check(False, f"{name}: {type(e).__name__}: {e}")
+    if not args.only or args.only in "backfill":
+        try:
+            check_backfill(args, tmp)
+        except Exception as e:
+            check(False, f"backfill: {type(e).__name__}: {e}")
     if not args.only or args.only in "api-key":
         try:
             check_api_key(args, tmp)
