@@ -5,8 +5,12 @@
  * the abidance_ingest_lib modules (ingest.h is the entry point).
  */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "common/config.h"
@@ -17,6 +21,26 @@
 extern char **environ;
 
 static struct ingest *g_ingest;
+
+/*
+ * With API credentials configured the process holds a decrypted key: it
+ * writes no core dump and other processes of the same user cannot attach
+ * to it. Once the credentials are loaded, CREDENTIAL_KEY is blanked in place
+ * so it no longer shows in /proc/<pid>/environ.
+ */
+static void protect_secrets(void)
+{
+    struct rlimit no_core = {0, 0};
+    (void)setrlimit(RLIMIT_CORE, &no_core);
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+static void blank_env(const char *name)
+{
+    char *v = getenv(name);
+    if (v)
+        memset(v, '*', strlen(v));
+}
 
 static void on_signal(int sig)
 {
@@ -46,7 +70,13 @@ int main(int argc, char **argv)
     if (!cfg.stdout_json && !cfg.bus_path[0])
         ab_log(AB_LOG_WARN, "ingest", "no output configured (--bus none without --stdout)");
 
-    if (ingest_new(&cfg, &g_ingest) < 0)
+    bool secrets = cfg.credentials && cfg.credentials[0];
+    if (secrets)
+        protect_secrets();
+    int created = ingest_new(&cfg, &g_ingest);
+    if (secrets)
+        blank_env("CREDENTIAL_KEY");
+    if (created < 0)
         return 1;
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_signal);

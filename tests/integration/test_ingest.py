@@ -34,6 +34,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -662,22 +663,60 @@ def check_api_key(args, tmp):
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
     err_path = os.path.join(tmp, "api-key.err")
-    with open(err_path, "w") as err:
-        p = subprocess.Popen([args.ingest, "--symbols", "BTCUSDT", "--ws-url", "ws://127.0.0.1:1",
-                              "--rest-url", f"http://127.0.0.1:{srv.server_address[1]}",
-                              "--credentials", path, "--no-health"],
-                             env=env, stdout=subprocess.DEVNULL, stderr=err)
-        deadline = time.monotonic() + 5
-        while not seen and time.monotonic() < deadline:
-            time.sleep(0.05)
-        p.send_signal(signal.SIGTERM)
-        p.wait(10)
-    srv.shutdown()
+    secrets = ["testKeyAbc123", "secretNeverSent456", env["CREDENTIAL_KEY"]]
+    hs = socket.socket()
+    hs.bind(("127.0.0.1", 0))
+    health_port = hs.getsockname()[1]
+    hs.close()
+
+    # the ingest gets the key only through the encrypted file
+    env.pop("ABIDANCE_API_KEY")
+    env.pop("ABIDANCE_API_SECRET")
+
+    def run_ingest(stop_signal):
+        with open(err_path, "w") as err:
+            p = subprocess.Popen([args.ingest, "--symbols", "BTCUSDT",
+                                  "--ws-url", "ws://127.0.0.1:1",
+                                  "--rest-url", f"http://127.0.0.1:{srv.server_address[1]}",
+                                  "--credentials", path,
+                                  "--health", f"127.0.0.1:{health_port}"],
+                                 env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=err)
+            deadline = time.monotonic() + 5
+            while not seen and time.monotonic() < deadline:
+                time.sleep(0.05)
+            metrics = ""
+            deadline = time.monotonic() + 5
+            while not metrics and time.monotonic() < deadline:
+                try:
+                    with urllib.request.urlopen(
+                            f"http://127.0.0.1:{health_port}/metrics", timeout=2) as r:
+                        metrics = r.read().decode()
+                except OSError:
+                    time.sleep(0.1)
+            # what the process list and /proc show of the running process
+            with open(f"/proc/{p.pid}/cmdline", "rb") as f:
+                cmdline = f.read().decode(errors="replace")
+            with open(f"/proc/{p.pid}/environ", "rb") as f:
+                environ = f.read().decode(errors="replace")
+            p.send_signal(stop_signal)
+            p.wait(10)
+        return p, metrics, cmdline, environ, open(err_path).read()
+
+    p, metrics, cmdline, environ, log = run_ingest(signal.SIGTERM)
     check(seen and all(k == "testKeyAbc123" for _, k in seen),
           f"api-key: X-MBX-APIKEY not sent: {seen[:2]}")
-    log = open(err_path).read()
-    check("testKeyAbc123" not in log and "secretNeverSent456" not in log, "api-key: key in the log")
     check(p.returncode == 0, f"api-key: exit {p.returncode}")
+    check("abidance_ingest" in metrics, "api-key: /metrics not read")
+    for what, text in (("log", log), ("/metrics", metrics), ("cmdline", cmdline),
+                       ("environ", environ)):
+        check(not any(s in text for s in secrets), f"api-key: a secret appears in {what}")
+    # crash output: a fatal signal must print no secret and leave no core dump
+    seen.clear()
+    p, _, _, _, log = run_ingest(signal.SIGSEGV)
+    check(p.returncode == -signal.SIGSEGV, f"api-key: SIGSEGV exit {p.returncode}")
+    check(not any(s in log for s in secrets), "api-key: a secret appears in crash output")
+    check(not [f for f in os.listdir(tmp) if f.startswith("core")], "api-key: core file written")
+    srv.shutdown()
 
 
 def main():
