@@ -1,8 +1,10 @@
 /* GET /v1/candles, and the window parsing and reading shared with indicators. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
+#include "candles_json.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/processor.h"
@@ -186,24 +188,6 @@ static int put_tail(json_t *o, const struct ab_candle *c)
            json_object_set_new(o, "is_closed", json_boolean(c->closed));
 }
 
-/* Exact representation: every decimal as its canonical string. */
-static json_t *candles_exact(const struct ab_candle *cs, size_t n)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < n; i++) {
-        json_t *o = json_object();
-        int bad = !o || put_times(o, &cs[i]);
-        for (int k = 0; !bad && k < N_COLS; k++)
-            bad |= json_object_set_new(o, col_names[k], json_dec(col_value(&cs[i], k)));
-        bad = bad || put_tail(o, &cs[i]) || json_array_append_new(arr, o);
-        if (bad) {
-            json_decref(arr);
-            return NULL;
-        }
-    }
-    return arr;
-}
-
 /* Numeric representation: cols[k][i] for every decimal column. */
 static json_t *candles_numeric(const struct ab_candle *cs, size_t n, double *const *cols)
 {
@@ -254,6 +238,91 @@ static int transform(const struct ab_candle *cs, size_t n, bool clean, enum norm
     return rc;
 }
 
+/* ---- the plain answer: written directly (candles_json.h), shared, cached ---- */
+
+/*
+ * Bodies of the dashboard request (no start, no end, answered from memory),
+ * process-wide: CANDLES_CACHE_ENTRIES (64) bodies, least recently used
+ * evicted, at most CANDLES_CACHE_BYTES_DEFAULT (64 MiB) in total. Entries are
+ * tagged with their series' version (live_candles_version), which no other
+ * state of any series in any live state ever has, so one cache serves every
+ * server of the process and never answers with a body its series outdated.
+ */
+static struct candles_cache *plain_cache;
+static pthread_once_t plain_cache_once = PTHREAD_ONCE_INIT;
+
+static void plain_cache_init(void)
+{
+    if (candles_cache_new(0, 0, &plain_cache) != 0)
+        plain_cache = NULL; /* no cache: every request builds its body */
+}
+
+static void body_release(void *cls)
+{
+    candles_body_unref(cls);
+}
+
+/* Queues b (takes the caller's reference) with reply.c's JSON headers. */
+static enum MHD_Result queue_body(struct MHD_Connection *conn, struct candles_body *b)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->data, body_release, b);
+    if (!r) {
+        candles_body_unref(b);
+        return MHD_NO;
+    }
+    enum MHD_Result ret = MHD_NO;
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json") == MHD_YES &&
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_YES)
+        ret = MHD_queue_response(conn, 200, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* Replies to a request without clean or normalize. */
+static enum MHD_Result reply_plain(const struct api_ctx *ctx, struct MHD_Connection *conn,
+                                   const struct api_window *w)
+{
+    struct candles_cache *cache = NULL;
+    struct candles_body *b = NULL;
+    struct ab_candle *cs = NULL;
+    size_t n = 0;
+    uint64_t version = 0;
+    int rc;
+
+    if (ctx->live && !w->has_start && !w->has_end) {
+        pthread_once(&plain_cache_once, plain_cache_init);
+        cache = plain_cache;
+    }
+    if (cache) {
+        version = live_candles_version(ctx->live, w->symbol, w->interval);
+        b = version ? candles_cache_get(cache, w->symbol, w->interval, (size_t)w->limit, version)
+                    : NULL;
+        if (b)
+            return queue_body(conn, b);
+        /* Read memory with the version of exactly what was copied. */
+        struct live_window lw = {.limit = (size_t)w->limit};
+        rc = live_candles_read_versioned(ctx->live, w->symbol, w->interval, &lw, &cs, &n, &version);
+        if (rc == AB_ENOTFOUND) {
+            cache = NULL; /* not covered: storage answers, not cached */
+            rc = api_window_read(ctx, w, &cs, &n);
+        }
+    } else {
+        rc = api_window_read(ctx, w, &cs, &n);
+    }
+    if (rc < 0)
+        return api_reply_store_error(conn, rc, "reading candles");
+    rc = candles_json_build(w->symbol, w->interval, cs, n, &b);
+    free(cs);
+    if (rc < 0) {
+        ab_log(AB_LOG_ERROR, "rest", "cannot build the candle list error=\"%s\"", ab_err_str(rc));
+        return reply_error(conn, API_INTERNAL, NULL, "cannot build the candle list");
+    }
+    if (cache)
+        candles_cache_put(cache, w->symbol, w->interval, (size_t)w->limit, version, b);
+    return queue_body(conn, b);
+}
+
 enum MHD_Result api_candles(const struct api_ctx *ctx, struct MHD_Connection *conn,
                             const char *rest, const struct params *p)
 {
@@ -277,6 +346,9 @@ enum MHD_Result api_candles(const struct api_ctx *ctx, struct MHD_Connection *co
         memcpy(ncols, default_norm_cols, sizeof(default_norm_cols));
     }
 
+    if (!clean && norm == NORM_NONE)
+        return reply_plain(ctx, conn, &w);
+
     struct ab_candle *cs = NULL;
     size_t n = 0;
     int rc = api_window_read(ctx, &w, &cs, &n);
@@ -286,18 +358,14 @@ enum MHD_Result api_candles(const struct api_ctx *ctx, struct MHD_Connection *co
     json_t *list = NULL;
     double *buf = NULL;
     size_t replaced = 0;
-    if (!clean && norm == NORM_NONE) {
-        list = candles_exact(cs, n);
-    } else {
-        double *cols[N_COLS];
-        buf = malloc(sizeof(double) * N_COLS * (n ? n : 1));
-        if (buf) {
-            for (int k = 0; k < N_COLS; k++)
-                cols[k] = buf + (size_t)k * n;
-            rc = transform(cs, n, clean, norm, ncols, n_ncols, cols, &replaced);
-            if (rc == 0)
-                list = candles_numeric(cs, n, cols);
-        }
+    double *cols[N_COLS];
+    buf = malloc(sizeof(double) * N_COLS * (n ? n : 1));
+    if (buf) {
+        for (int k = 0; k < N_COLS; k++)
+            cols[k] = buf + (size_t)k * n;
+        rc = transform(cs, n, clean, norm, ncols, n_ncols, cols, &replaced);
+        if (rc == 0)
+            list = candles_numeric(cs, n, cols);
     }
     free(buf);
     free(cs);

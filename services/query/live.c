@@ -17,7 +17,16 @@ struct series {
     struct ab_candle *ring; /* cap entries; logical i is ring[(head + i) % cap] */
     size_t cap, head, n;
     uint64_t seq;
+    uint64_t version; /* from version_clock, see live_candles_version */
 };
+
+/* Series versions, process-wide so that no value is ever reused. */
+static _Atomic uint64_t version_clock;
+
+static uint64_t next_version(void)
+{
+    return atomic_fetch_add_explicit(&version_clock, 1, memory_order_relaxed) + 1;
+}
 
 struct lbook {
     char symbol[AB_SYMBOL_MAX];
@@ -167,6 +176,7 @@ static struct series *series_get(struct live *lv, const char *symbol, enum ab_in
     snprintf(s->symbol, sizeof(s->symbol), "%s", symbol);
     s->interval = iv;
     s->cap = lv->cfg.candle_cap;
+    s->version = next_version();
     lv->series[lv->n_series++] = s;
 out:
     pthread_rwlock_unlock(&lv->lock);
@@ -316,6 +326,7 @@ int live_apply_candle(struct live *lv, const struct ab_candle *c, enum live_acti
     enum live_action a = candle_merge(lv, s, c);
     if (a == LIVE_APPLIED) {
         s->seq++;
+        s->version = next_version();
         if (lv->hook.candle)
             lv->hook.candle(lv->hook.arg, c, s->seq);
     }
@@ -403,8 +414,30 @@ static int copy_range(struct series *s, size_t from, size_t count, struct ab_can
 int live_candles_read(struct live *lv, const char *symbol, enum ab_interval iv,
                       const struct live_window *w, struct ab_candle **out, size_t *n)
 {
+    return live_candles_read_versioned(lv, symbol, iv, w, out, n, NULL);
+}
+
+uint64_t live_candles_version(struct live *lv, const char *symbol, enum ab_interval iv)
+{
+    if (iv < 0 || iv >= AB_I_COUNT)
+        return 0;
+    struct series *s = series_find(lv, symbol, iv);
+    if (!s)
+        return 0;
+    pthread_rwlock_rdlock(&s->lock);
+    uint64_t v = s->version;
+    pthread_rwlock_unlock(&s->lock);
+    return v;
+}
+
+int live_candles_read_versioned(struct live *lv, const char *symbol, enum ab_interval iv,
+                                const struct live_window *w, struct ab_candle **out, size_t *n,
+                                uint64_t *version)
+{
     *out = NULL;
     *n = 0;
+    if (version)
+        *version = 0;
     if (!w || w->limit == 0 || iv < 0 || iv >= AB_I_COUNT)
         return AB_EINVAL;
     struct series *s = series_find(lv, symbol, iv);
@@ -413,6 +446,8 @@ int live_candles_read(struct live *lv, const char *symbol, enum ab_interval iv,
     int rc = AB_ENOTFOUND;
     size_t from, count;
     pthread_rwlock_rdlock(&s->lock);
+    if (version)
+        *version = s->version;
     if (covered(s, w, &from, &count)) {
         rc = copy_range(s, from, count, out);
         if (rc == 0)

@@ -185,6 +185,24 @@ struct live_window {
 int live_candles_read(struct live *lv, const char *symbol, enum ab_interval iv,
                       const struct live_window *w, struct ab_candle **out, size_t *n);
 
+/*
+ * The same, also storing in *version (may be NULL) the series' version of
+ * the state the answer was copied from (see live_candles_version; 0 when the
+ * series was never seen).
+ */
+int live_candles_read_versioned(struct live *lv, const char *symbol, enum ab_interval iv,
+                                const struct live_window *w, struct ab_candle **out, size_t *n,
+                                uint64_t *version);
+
+/*
+ * The series' version: a new value on every change of its candles (each
+ * LIVE_APPLIED candle), read under the series lock. Versions come from one
+ * process-wide counter, so a value is never reused, not even by another live
+ * state: equal versions mean the same state of the same series (used to keep
+ * response caches exact). 0 for a series never seen.
+ */
+uint64_t live_candles_version(struct live *lv, const char *symbol, enum ab_interval iv);
+
 /* True when live_candles_read would answer w from memory (at this instant). */
 bool live_candles_covers(struct live *lv, const char *symbol, enum ab_interval iv,
                          const struct live_window *w);
