@@ -496,3 +496,42 @@ def ws_candle_row(c):
     return (c["open_time"], canon(c["open"]), canon(c["high"]), canon(c["low"]),
             canon(c["close"]), canon(c["volume"]), c["close_time"], canon(c["quote_volume"]),
             c["num_trades"], canon(c["taker_buy_volume"]), canon(c["taker_buy_quote_volume"]))
+
+
+# ---------------------------------------------------------------- memory (soak)
+
+def rss_kb(pid):
+    """VmRSS of pid in kB from /proc/PID/status, or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def rss_slope(samples):
+    """Least-squares growth of [(t seconds, kB)] as (kB per second, seconds
+    covered); (0.0, 0.0) with fewer than 3 samples."""
+    if len(samples) < 3:
+        return 0.0, 0.0
+    n = len(samples)
+    mt = sum(t for t, _ in samples) / n
+    mv = sum(v for _, v in samples) / n
+    var = sum((t - mt) ** 2 for t, _ in samples)
+    if var == 0:
+        return 0.0, 0.0
+    cov = sum((t - mt) * (v - mv) for t, v in samples)
+    return cov / var, samples[-1][0] - samples[0][0]
+
+
+def is_asan_binary(path):
+    """True when the binary was built with AddressSanitizer (its RSS grows
+    with the allocator's quarantine, so a flat-RSS check means nothing)."""
+    try:
+        with open(path, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
