@@ -26,6 +26,11 @@ import time
 import urllib.request
 
 failures = []
+# Slower runs (scripts/valgrind.sh sets ABIDANCE_TEST_TIME_SCALE) wait longer.
+try:
+    SCALE = max(1.0, float(os.environ.get("ABIDANCE_TEST_TIME_SCALE", "1")))
+except ValueError:
+    SCALE = 1.0
 
 
 def check(cond, what):
@@ -49,7 +54,7 @@ def free_ports(n):
 
 def http_status(url):
     try:
-        with urllib.request.urlopen(url, timeout=3) as r:
+        with urllib.request.urlopen(url, timeout=3 * SCALE) as r:
             return r.status
     except urllib.error.HTTPError as e:
         return e.code
@@ -72,7 +77,7 @@ def alive(pid):
         return False
 
 
-def gone(pid, timeout=5.0):
+def gone(pid, timeout=5.0 * SCALE):
     """True once PID has exited (a server may linger an instant after its pid file)."""
     deadline = time.monotonic() + timeout
     while alive(pid):

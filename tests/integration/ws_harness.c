@@ -6,11 +6,12 @@
  *   ws_harness [PORT]      (0 or absent: any free port)
  *
  * Prints "PORT <n>" on stdout once listening. Holds BTCUSDT 1m candles
- * (three, the last open) and a BTCUSDT book at update id 1000. When a client
- * has two subscriptions it publishes, alternately, five updates of the open
- * candle (num_trades 11..15, the last one closed) and five book deltas
- * (ids 1001..1005, each setting bid 49999 to the id's quantity in units of
- * 0.001). Exits 0 when stdin closes (or after 60 s).
+ * (three, the last open) and a BTCUSDT book at update id 1000. Once a client
+ * has two subscriptions and has been sent the ack and both snapshots, it
+ * publishes, alternately, five updates of the open candle (num_trades
+ * 11..15, the last one closed) and five book deltas (ids 1001..1005, each
+ * setting bid 49999 to the id's quantity in units of 0.001). Exits 0 when
+ * stdin closes (or after 60 s).
  */
 #include <libwebsockets.h>
 #include <poll.h>
@@ -89,10 +90,13 @@ int main(int argc, char **argv)
     printf("PORT %u\n", (unsigned)ws_server_port(srv));
     fflush(stdout);
 
+    /* Publish only once the ack and both snapshots are written: a snapshot
+     * is taken when it is written, so one written after the updates would
+     * already hold them (and a slow server, e.g. under valgrind, gets there). */
     struct ws_stats st;
     for (int i = 0; i < 6000; i++) {
         ws_server_stats(srv, &st);
-        if (st.subscriptions >= 2)
+        if (st.subscriptions >= 2 && st.messages_sent >= 3)
             break;
         sleep_ms(10);
     }
