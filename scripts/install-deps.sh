@@ -17,9 +17,10 @@ runtime="ca-certificates libwebsockets17 libmicrohttpd12 libjansson4 libpq5 libs
   libsodium23"
 build="build-essential cmake pkg-config ca-certificates
   libwebsockets-dev libmicrohttpd-dev libjansson-dev libpq-dev libssl-dev libsodium-dev"
-# Tests, the run command (local PostgreSQL cluster) and the checks of tests/deploy.
+# Tests, the run command (local PostgreSQL cluster), the checks of tests/deploy
+# and scripts/valgrind.sh.
 all="$build git curl libcriterion-dev postgresql clang-format python3 python3-pandas
-  python3-websockets python3-yaml shellcheck"
+  python3-websockets python3-yaml shellcheck valgrind"
 
 usage() {
     echo "usage: $0 [--all | --build | --runtime] | --list [--all | --build | --runtime]" >&2

@@ -498,6 +498,17 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             return 0;
         }
         c->wsi = NULL;
+        lws_set_opaque_user_data(wsi, NULL);
+        on_gone(c, true);
+        conn_free(c);
+        return 0;
+    case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
+        /* Closed during the upgrade (we stopped before the server answered):
+         * neither CONNECTION_ERROR nor CLIENT_CLOSED comes, so free it here. */
+        if (!c || c->wsi != wsi)
+            return 0;
+        c->wsi = NULL;
+        lws_set_opaque_user_data(wsi, NULL);
         on_gone(c, true);
         conn_free(c);
         return 0;
@@ -513,6 +524,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         if (!c)
             return 0;
         c->wsi = NULL;
+        lws_set_opaque_user_data(wsi, NULL);
         on_gone(c, false);
         conn_free(c);
         return 0;
