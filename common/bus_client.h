@@ -63,7 +63,7 @@
 
 #define AB_BUS_CLIENT_MAX_FRAMES_DEFAULT 200000
 #define AB_BUS_CLIENT_MAX_BYTES_DEFAULT  (256u * 1024 * 1024)
-#define AB_BUS_CLIENT_SYMBOLS_MAX        1024
+#define AB_BUS_CLIENT_SYMBOLS_MAX        2048 /* symbols tracked (hard cap; a config list's cap) */
 
 struct ab_bus_client;
 

@@ -39,7 +39,7 @@
 /* Hard caps. */
 #define AB_CONFIG_MAX_OPTS    64   /* options per table */
 #define AB_CONFIG_HOST_MAX    256  /* host part of host:port, with NUL */
-#define AB_CONFIG_MAX_SYMBOLS 64   /* entries in a symbol list */
+#define AB_CONFIG_MAX_SYMBOLS 2048 /* entries in a symbol list (see struct ab_config_symbols) */
 #define AB_CONFIG_STRING_MAX  4096 /* longest accepted string value */
 #define AB_CONFIG_WHY_MAX     512  /* a buffer this size always holds an error message */
 
@@ -60,7 +60,13 @@ struct ab_config_addr {
     uint16_t port;
 };
 
-/* A comma-separated list of symbols: valid (ab_symbol_valid), no duplicates. */
+/*
+ * A comma-separated list of symbols: valid (ab_symbol_valid), no duplicates,
+ * at most AB_CONFIG_MAX_SYMBOLS (2048: Binance lists about 1500 USDT-quoted
+ * spot symbols, and the capacity benchmark follows 1500). The array is
+ * inline, so the struct is 64 KiB: keep it in a settings struct (static,
+ * heap or main's stack), never in a per-symbol or per-message object.
+ */
 struct ab_config_symbols {
     char v[AB_CONFIG_MAX_SYMBOLS][AB_SYMBOL_MAX];
     size_t n;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "symidx.h"
 
 struct book_slot {
     struct ab_book *book;
@@ -20,6 +21,7 @@ struct books {
     size_t n;
     int64_t retry_ms;
     struct book_slot *slots;
+    struct symidx idx; /* symbol -> slot (books_find is on every depth event) */
 };
 
 int books_new(const char (*symbols)[AB_SYMBOL_MAX], size_t n, const struct ab_book_limits *lim,
@@ -38,12 +40,15 @@ int books_new(const char (*symbols)[AB_SYMBOL_MAX], size_t n, const struct ab_bo
     }
     b->n = n;
     b->retry_ms = retry_ms;
-    for (size_t i = 0; i < n; i++) {
-        int rc = ab_book_new(symbols[i], lim, &b->slots[i].book);
-        if (rc < 0) {
-            books_free(b);
-            return rc;
-        }
+    int rc = symidx_init(&b->idx, n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = ab_book_new(symbols[i], lim, &b->slots[i].book);
+        if (rc == 0)
+            rc = symidx_put(&b->idx, symbols[i], i);
+    }
+    if (rc < 0) {
+        books_free(b);
+        return rc;
     }
     *out = b;
     return 0;
@@ -55,6 +60,7 @@ void books_free(struct books *b)
         return;
     for (size_t i = 0; i < b->n; i++)
         ab_book_free(b->slots[i].book);
+    symidx_deinit(&b->idx);
     free(b->slots);
     free(b);
 }
@@ -66,13 +72,7 @@ size_t books_count(const struct books *b)
 
 int books_find(const struct books *b, const char *symbol, size_t *idx)
 {
-    for (size_t i = 0; i < b->n; i++) {
-        if (strcmp(ab_book_symbol(b->slots[i].book), symbol) == 0) {
-            *idx = i;
-            return 0;
-        }
-    }
-    return AB_ENOTFOUND;
+    return symidx_get(&b->idx, symbol, idx);
 }
 
 static void set_state(struct book_slot *s, enum pub_book_state st, struct books_effect *eff)

@@ -203,7 +203,8 @@ static const struct ab_config_opt ingest_opts[] = {
     {.flag = "url-streams-max",
      .env = "ABIDANCE_WS_URL_STREAMS_MAX",
      .def = "200",
-     .help = "streams named in the connect URL; the rest are sent as SUBSCRIBE requests",
+     .help = "streams named in the connect URL (fewer if the URL would pass 2000 bytes); the rest "
+             "are sent as SUBSCRIBE requests",
      .type = AB_CONFIG_INT,
      .offset = F(url_streams_max),
      .min = 1,

@@ -77,18 +77,26 @@ int plan_url_path(const struct plan *p, size_t conn, const char *prefix, size_t 
     size_t n = pc->n_streams < url_max ? pc->n_streams : url_max;
     if (n == 0)
         n = 1; /* /stream?streams= needs at least one */
+    size_t limit = cap - 1 < PLAN_URL_PATH_MAX ? cap - 1 : PLAN_URL_PATH_MAX;
     int used = snprintf(buf, cap, "%s/stream?streams=", prefix ? prefix : "");
-    if (used < 0 || (size_t)used >= cap)
+    if (used < 0 || (size_t)used > limit)
         return AB_ERANGE;
     size_t len = (size_t)used;
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+    for (; i < n; i++) {
         const char *s = p->streams[pc->first_stream + i];
-        int k = snprintf(buf + len, cap - len, "%s%s", i ? "/" : "", s);
-        if (k < 0 || (size_t)k >= cap - len)
-            return AB_ERANGE;
-        len += (size_t)k;
+        size_t slen = strlen(s);
+        if (len + (i ? 1 : 0) + slen > limit)
+            break; /* the rest goes out as SUBSCRIBE requests */
+        if (i)
+            buf[len++] = '/';
+        memcpy(buf + len, s, slen);
+        len += slen;
     }
-    *n_in_url = n;
+    buf[len] = '\0';
+    if (i == 0)
+        return AB_ERANGE;
+    *n_in_url = i;
     return 0;
 }
 

@@ -10,9 +10,17 @@
  * limit below one symbol's stream count is raised to it.
  *
  * A connection subscribes to its first url_max streams in the connect URL
- * (<prefix>/stream?streams=a/b/c) and to the rest with SUBSCRIBE requests
- * of at most PLAN_SUBSCRIBE_MAX streams each (sent under the control-message
- * rate limit).
+ * (<prefix>/stream?streams=a/b/c), as many of them as fit in
+ * PLAN_URL_PATH_MAX bytes, and to the rest with SUBSCRIBE requests of at
+ * most PLAN_SUBSCRIBE_MAX streams each (sent under the control-message rate
+ * limit).
+ *
+ * Why the byte cap: libwebsockets 4.1's client formats the request line
+ * "GET <path> HTTP/1.1\r\n" into a fixed 2048-byte buffer and silently cuts
+ * a longer one (a NUL in the middle, no "HTTP/1.1"); the server then drops
+ * the connection ("read failed") and the ingest reconnects forever. That is
+ * what broke the first 64-symbol run: 64 x (kline_1m + depth@100ms) = 128
+ * names made a 2.7 kB path.
  */
 #ifndef ABIDANCE_INGEST_PLAN_H
 #define ABIDANCE_INGEST_PLAN_H
@@ -27,6 +35,7 @@
 #define PLAN_CONNS_MAX       64
 #define PLAN_SUBSCRIBE_MAX   200 /* streams per SUBSCRIBE request */
 #define PLAN_PATH_MAX        16384
+#define PLAN_URL_PATH_MAX    2000 /* bytes of a connect path (request line: 2048 - 15) */
 
 struct plan_conn {
     size_t first_symbol, n_symbols; /* symbols (indices into the config list) */
@@ -55,8 +64,10 @@ void plan_deinit(struct plan *p);
 
 /*
  * Writes the connect path of connection conn: prefix + "/stream?streams=" +
- * its first min(url_max, n_streams) streams joined by '/'. *n_in_url gets
- * how many were put in. Returns 0, AB_EINVAL or AB_ERANGE (cap too small).
+ * its first min(url_max, n_streams) streams joined by '/', fewer when the
+ * path would pass min(cap - 1, PLAN_URL_PATH_MAX) bytes (always at least
+ * one). *n_in_url gets how many were put in. Returns 0, AB_EINVAL or
+ * AB_ERANGE (not even one stream fits).
  */
 int plan_url_path(const struct plan *p, size_t conn, const char *prefix, size_t url_max, char *buf,
                   size_t cap, size_t *n_in_url);

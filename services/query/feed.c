@@ -20,10 +20,11 @@
 #include "common/err.h"
 #include "common/log.h"
 
-#define COMP         "feed"
-#define TICK_MS      1000 /* timer period: retries and periodic snapshots */
-#define RING_INITIAL 256
-#define DONE_CHUNK   256 /* bus tokens passed to ab_bus_server_done per call */
+#define COMP                "feed"
+#define TICK_MS             1000  /* timer period: retries and periodic snapshots */
+#define PERSIST_FULL_LOG_MS 10000 /* at most one "snapshot queue full" line per 10 s */
+#define RING_INITIAL        256
+#define DONE_CHUNK          256 /* bus tokens passed to ab_bus_server_done per call */
 
 /* ---- a bounded FIFO of fixed-size elements that grows on demand ---- */
 
@@ -125,6 +126,7 @@ struct feed {
     struct feed_stats st;
     struct feed_ingest_status ingest;
     bool untracked_logged;
+    int64_t persist_full_log_ms; /* last "snapshot queue full" log (rate limit) */
 
     pthread_mutex_t book_mu;
     struct track *tracks; /* max_books */
@@ -297,11 +299,21 @@ static void maybe_resync(struct feed *f, const char *symbol, int64_t now_ms, con
            symbol, why);
 }
 
-/* Hands a snapshot to the store; records it. */
-static void persist(struct feed *f, const struct ab_book_snapshot *s, int64_t taken_ms,
+/*
+ * Hands a snapshot to the store; records it. Returns false when the store's
+ * snapshot queue is full (AB_ENOMEM): the book stays due and the timer
+ * tries again on a later tick. That is the normal case when many books
+ * (re)sync at once: 1500 symbols at start-up meet the store's 256 pending
+ * snapshots; the WARN line per symbol that gave (1244 lines at start-up,
+ * then again every persist period as the books stayed in step) is one
+ * rate-limited line now, and the timer stops at the first refusal instead
+ * of copying every remaining book only to have it refused.
+ */
+static bool persist(struct feed *f, const struct ab_book_snapshot *s, int64_t taken_ms,
                     bool periodic)
 {
     int rc = store_put_book_snapshot(f->store, s, taken_ms);
+    bool log_full = false;
     pthread_mutex_lock(&f->mu);
     if (rc < 0)
         f->st.books_persist_failed++;
@@ -309,11 +321,23 @@ static void persist(struct feed *f, const struct ab_book_snapshot *s, int64_t ta
         f->st.books_persisted_periodic++;
     else
         f->st.books_persisted++;
+    if (rc == AB_ENOMEM && taken_ms - f->persist_full_log_ms >= PERSIST_FULL_LOG_MS) {
+        f->persist_full_log_ms = taken_ms;
+        log_full = true;
+    }
     pthread_mutex_unlock(&f->mu);
+    if (rc == AB_ENOMEM) {
+        if (log_full)
+            ab_log(AB_LOG_WARN, COMP,
+                   "book snapshots deferred: the storage snapshot queue is full symbol=%s "
+                   "(retried by the timer; logged at most every %d s)",
+                   s->symbol, PERSIST_FULL_LOG_MS / 1000);
+        return false;
+    }
     if (rc < 0) {
         ab_log(AB_LOG_WARN, COMP, "book snapshot not persisted symbol=%s error=\"%s\"", s->symbol,
                ab_err_str(rc));
-        return;
+        return true;
     }
     pthread_mutex_lock(&f->book_mu);
     struct track *t = track_get(f, s->symbol);
@@ -322,6 +346,7 @@ static void persist(struct feed *f, const struct ab_book_snapshot *s, int64_t ta
         t->persisted_ms = taken_ms;
     }
     pthread_mutex_unlock(&f->book_mu);
+    return true;
 }
 
 static void on_snapshot(struct feed *f, const struct ab_bus_snapshot *bs, int64_t now_ms)
@@ -572,9 +597,12 @@ static void persist_due(struct feed *f, struct live_book_summary *list, int64_t 
             continue;
         struct ab_book_snapshot snap;
         int rc = live_book_get(f->live, list[i].symbol, STORE_BOOK_LEVELS_MAX, &snap, NULL);
+        bool more = true;
         if (rc == 0 && snap.last_update_id != 0)
-            persist(f, &snap, now_ms, true);
+            more = persist(f, &snap, now_ms, true);
         ab_book_snapshot_deinit(&snap);
+        if (!more)
+            break; /* the store's queue is full: the rest stay due for the next tick */
     }
 }
 

@@ -65,9 +65,17 @@
 
 #define LIVE_CANDLE_CAP_DEFAULT 10000
 #define LIVE_CANDLE_CAP_MAX     1000000
-#define LIVE_MAX_SERIES_DEFAULT 256
+/*
+ * Table caps (hard caps; each table is an array of pointers allocated at
+ * live_new, 8 bytes per slot; a series or book itself is allocated on first
+ * sight). The defaults follow AB_CONFIG_MAX_SYMBOLS (2048 symbols, enough for
+ * every Binance USDT symbol): one book per symbol, four intervals per symbol.
+ * A series ring is allocated whole (candle_cap candles of 240 bytes;
+ * untouched pages cost no memory), a book grows with its levels.
+ */
+#define LIVE_MAX_SERIES_DEFAULT 8192 /* (symbol, interval) pairs */
 #define LIVE_MAX_SERIES_MAX     65536
-#define LIVE_MAX_BOOKS_DEFAULT  64
+#define LIVE_MAX_BOOKS_DEFAULT  2048 /* symbols with a book */
 #define LIVE_MAX_BOOKS_MAX      4096
 
 struct live; /* opaque */

@@ -47,7 +47,7 @@
 #include "common/interval.h"
 #include "common/model.h"
 
-#define MARKET_MAX_SYMBOLS 64
+#define MARKET_MAX_SYMBOLS 2048 /* symbols per market (hard cap; the config list's cap) */
 #define MARKET_STEP_MS     100
 /* Binance's largest depth snapshot; market_depth never returns more per side. */
 #define MARKET_DEPTH_MAX 5000

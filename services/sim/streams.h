@@ -24,9 +24,9 @@
 
 #include "common/interval.h"
 
-#define STREAMS_MAX      4096 /* names per registry (hard cap) */
-#define STREAM_NAME_MAX  96   /* bytes of a name, NUL included */
-#define STREAMS_PER_SYM  21   /* model mode: ids per symbol */
+#define STREAMS_MAX      43008 /* names per registry (hard cap): 2048 symbols x 21 */
+#define STREAM_NAME_MAX  96    /* bytes of a name, NUL included */
+#define STREAMS_PER_SYM  21    /* model mode: ids per symbol */
 #define STREAMS_BITS_LEN (STREAMS_MAX / 64)
 
 struct market;

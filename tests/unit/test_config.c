@@ -425,11 +425,20 @@ Test(config, list_parsers)
     cr_assert_eq(ab_config_parse_symbols("BTCUSDT,BTCUSDT", &s), AB_EINVAL, "duplicate");
     cr_assert_eq(ab_config_parse_symbols("BTCUSDT,", &s), AB_EINVAL, "empty item");
     cr_assert_eq(ab_config_parse_symbols("BTC-USDT", &s), AB_EINVAL);
-    char many[AB_CONFIG_MAX_SYMBOLS * 8 + 16] = "";
+    /* Exactly the cap (2048, room for Binance's ~1500 symbols) fits; one more does not. The
+     * text is far longer than AB_CONFIG_STRING_MAX, which applies to strings only. */
+    static char many[AB_CONFIG_MAX_SYMBOLS * 12 + 16];
     size_t used = 0;
-    for (int i = 0; i <= AB_CONFIG_MAX_SYMBOLS; i++)
-        used += (size_t)snprintf(many + used, sizeof(many) - used, "%sS%d", i ? "," : "", i);
+    for (int i = 0; i < AB_CONFIG_MAX_SYMBOLS; i++)
+        used += (size_t)snprintf(many + used, sizeof(many) - used, "%sS%04dUSDT", i ? "," : "", i);
+    cr_assert_gt(used, AB_CONFIG_STRING_MAX);
+    cr_assert_eq(ab_config_parse_symbols(many, &s), 0);
+    cr_assert_eq(s.n, AB_CONFIG_MAX_SYMBOLS);
+    cr_assert_str_eq(s.v[1499], "S1499USDT");
+    cr_assert_str_eq(s.v[AB_CONFIG_MAX_SYMBOLS - 1], "S2047USDT");
+    snprintf(many + used, sizeof(many) - used, ",X");
     cr_assert_eq(ab_config_parse_symbols(many, &s), AB_ERANGE, "over the cap");
+    cr_assert_eq(s.n, AB_CONFIG_MAX_SYMBOLS, "untouched on error");
 
     struct ab_config_intervals iv;
     cr_assert_eq(ab_config_parse_intervals("1s,1m,1M,1w", &iv), 0);

@@ -162,3 +162,62 @@ Test(plan, config_defaults_and_env)
     cr_assert_lt(ingest_config_parse(3, argv3, NULL, &cfg, &action, why, sizeof(why)), 0);
     cr_assert(strstr(why, "--ws-url") != NULL, "%s", why);
 }
+
+/* 1500 symbols at kline_1m + depth@100ms: 3 connections of <= 1024 streams, each connect path
+ * within libwebsockets' 2048-byte request line (PLAN_URL_PATH_MAX), the rest by SUBSCRIBE. */
+Test(plan, capacity_1500_symbols_url_budget)
+{
+    static struct ab_config_symbols s;
+    s.n = 1500;
+    for (size_t i = 0; i < s.n; i++)
+        snprintf(s.v[i], AB_SYMBOL_MAX, "S%04zuUSDT", i);
+    struct ab_config_intervals v;
+    ivs(&v, "1m");
+    struct plan p;
+    cr_assert_eq(plan_build(&s, &v, false, 1024, &p), 0);
+    cr_assert_eq(p.n_streams, 3000);
+    cr_assert_eq(p.n_conns, 3);
+    size_t total = 0;
+    for (size_t c = 0; c < p.n_conns; c++) {
+        cr_assert_leq(p.conns[c].n_streams, 1024);
+        total += p.conns[c].n_streams;
+        static char path[PLAN_PATH_MAX];
+        size_t n = 0;
+        cr_assert_eq(plan_url_path(&p, c, "", 200, path, sizeof(path), &n), 0);
+        cr_assert_leq(strlen(path), PLAN_URL_PATH_MAX);
+        cr_assert_gt(n, 0);
+        cr_assert_lt(n, 200, "the byte budget, not url_max, cut the list");
+        /* The path names exactly the first n streams, in order. */
+        size_t slashes = 0;
+        for (const char *q = strchr(path, '=') + 1; *q; q++)
+            slashes += *q == '/';
+        cr_assert_eq(slashes + 1, n);
+        cr_assert_not_null(strstr(path, p.streams[p.conns[c].first_stream + n - 1]));
+        cr_assert_null(strstr(path, p.streams[p.conns[c].first_stream + n]));
+        /* One more stream would not fit. */
+        cr_assert_gt(strlen(path) + 1 + strlen(p.streams[p.conns[c].first_stream + n]),
+                     PLAN_URL_PATH_MAX);
+        /* The rest goes out in SUBSCRIBE requests. */
+        size_t from = n, msgs = 0;
+        while (from < p.conns[c].n_streams) {
+            static char msg[PLAN_SUBSCRIBE_MAX * PLAN_STREAM_NAME_MAX + 128];
+            size_t taken = 0;
+            cr_assert_gt(
+                plan_subscribe_msg(&p, c, from, PLAN_SUBSCRIBE_MAX, 1, msg, sizeof(msg), &taken),
+                0);
+            from += taken;
+            msgs++;
+        }
+        cr_assert_eq(from, p.conns[c].n_streams);
+        cr_assert_leq(msgs, 5);
+    }
+    cr_assert_eq(total, 3000);
+    /* A small cap still cuts at a stream boundary; too small for one stream is AB_ERANGE. */
+    char small[64];
+    size_t n = 0;
+    cr_assert_eq(plan_url_path(&p, 0, "", 200, small, sizeof(small), &n), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(small, "/stream?streams=s0000usdt@kline_1m/s0000usdt@depth@100ms");
+    cr_assert_eq(plan_url_path(&p, 0, "", 200, small, 30, &n), AB_ERANGE);
+    plan_deinit(&p);
+}

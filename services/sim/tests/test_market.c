@@ -561,3 +561,27 @@ Test(market, prices_are_exact_decimals)
     cr_assert_gt(dasks[0].price.v, 5000000000000LL);
     market_free(m);
 }
+
+/* The capacity benchmark's 1500 symbols fit; more than MARKET_MAX_SYMBOLS do not. */
+Test(market, symbol_cap)
+{
+    static struct market_cfg cfg;
+    static char names[1500][AB_SYMBOL_MAX];
+    cfg.seed = 1;
+    cfg.start_time = T0;
+    for (size_t i = 0; i < 1500; i++) {
+        snprintf(names[i], sizeof(names[i]), "C%04zuUSDT", i);
+        cfg.symbols[i] = names[i];
+    }
+    struct market *m = NULL;
+    cfg.n_symbols = MARKET_MAX_SYMBOLS + 1;
+    cr_assert_eq(market_new(&cfg, &m), AB_EINVAL);
+    cr_assert_null(m);
+    cfg.n_symbols = 1500;
+    cr_assert_geq(MARKET_MAX_SYMBOLS, 1500);
+    cr_assert_eq(market_new(&cfg, &m), 0);
+    cr_assert_eq(market_n_symbols(m), 1500);
+    cr_assert_str_eq(market_symbol(m, 1499)->symbol, "C1499USDT");
+    cr_assert_str_eq(market_symbol(m, 1499)->quote, "USDT");
+    market_free(m);
+}
