@@ -3,8 +3,9 @@
 # throwaway PostgreSQL, runs every benchmark of bench/ with its same-run
 # baseline, prints one table and writes it to bench/RESULTS.md.
 #
-#   bench/run.sh            the whole suite (about 4 minutes on 2 cores, plus the build)
-#   bench/run.sh quick      shorter runs of everything (smoke test, ~1.5 min;
+#   bench/run.sh            the whole suite (about 10 minutes on 2 cores, plus the build;
+#                           the capacity run alone is 5 minutes)
+#   bench/run.sh quick      shorter runs of everything (smoke test, ~3 min;
 #                           figures noisier; RESULTS.md is still written)
 #
 # Environment:
@@ -47,11 +48,11 @@ fi
 if [ -n "${BENCH_BUILD:-}" ]; then
     build=$BENCH_BUILD
     cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-    cmake --build "$build" -j "$(nproc)" --target bench abidance-query >/dev/null
+    cmake --build "$build" -j "$(nproc)" --target bench abidance-query abidance-ingest abidance-sim >/dev/null
 else
     build=$root/build/release
     cmake --preset release >/dev/null
-    cmake --build --preset release -j "$(nproc)" --target bench abidance-query >/dev/null
+    cmake --build --preset release -j "$(nproc)" --target bench abidance-query abidance-ingest abidance-sim >/dev/null
 fi
 bin=$build/bench
 query=$build/services/query/abidance-query
@@ -121,10 +122,10 @@ run() {
 
 if [ "$mode" = quick ]; then
     secs=2 wrk_secs=4 store_rows=50000 base_rows=10000 ws_secs=5 seed_secs=5
-    mem_candles=2000 mem_secs=20
+    mem_candles=2000 mem_secs=20 e2e_secs=10 cap_secs=60
 else
     secs=6 wrk_secs=10 store_rows=200000 base_rows=30000 ws_secs=10 seed_secs=20
-    mem_candles=10000 mem_secs=60
+    mem_candles=10000 mem_secs=60 e2e_secs=30 cap_secs=300
 fi
 t_start=$(date +%s)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -222,11 +223,13 @@ done
 run memory "$bin/bench_feed" "$work/qdata/bus.sock" "$qp" 100 "$mem_candles" 200 "$mem_secs"
 stop_pid "$qp"
 
-# ---- 8. end to end and capacity (sim -> ingest -> bus -> query) ---------------------------------
-# Not measured yet: abidance-ingest does not publish on the bus, and 1500
-# symbols exceed the configuration caps (bench/README.md, "Not yet
-# measured"). The table lists both figures as "not run".
-echo "== end to end, capacity: not run (see bench/README.md)"
+# ---- 8. end to end: sim -> ingest -> bus -> query -> WebSocket client ------------------------------
+# bench/e2e.sh starts its own sim, ingest and query (against this run's
+# PostgreSQL) and prints the RESULT lines itself.
+run e2e sh bench/e2e.sh "$build" "$url" "$e2e_secs"
+
+# ---- 9. capacity: 1500 symbols at depth@100ms + kline_1m --------------------------------------------
+run capacity sh bench/capacity.sh "$build" "$url" "$cap_secs" 1500
 
 # ---- report --------------------------------------------------------------------------------------
 t_end=$(date +%s)

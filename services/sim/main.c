@@ -113,6 +113,7 @@ int main(int argc, char **argv)
         .market = market,
         .replay = replay,
         .streams = streams,
+        .trace_file = o.trace_file,
     };
     sim_opts_faults(&o, &sc.faults);
     rc = server_new(&sc, &g_server);

@@ -84,6 +84,12 @@ static const struct ab_config_opt table[] = {
      AB_CONFIG_STRING, OPT(log_level), 0, 16, NULL, false},
     {"lws-debug", "ABIDANCE_SIM_LWS_DEBUG", "false", NULL, "pass libwebsockets' notices to the log",
      AB_CONFIG_BOOL, OPT(lws_debug), 0, 0, NULL, false},
+    {"trace-file", "ABIDANCE_SIM_TRACE_FILE", NULL, "PATH",
+     "benchmarks (model mode): write one line \"SYMBOL U NS\" per depth frame sent to a stream "
+     "client "
+     "(final update id U, CLOCK_MONOTONIC ns just before the write); buffered, flushed every "
+     "second and at exit",
+     AB_CONFIG_STRING, OPT(trace_file), 0, 4000, NULL, false},
 };
 
 static const struct ab_config_spec spec = {

@@ -41,6 +41,7 @@ struct sim_opts {
     const char *tls_cert, *tls_key;
     const char *log_level;
     bool lws_debug;
+    const char *trace_file; /* --trace-file: depth send times (bench), or NULL */
 };
 
 /*

@@ -20,6 +20,8 @@
 #define HTTP_CHUNK       16384         /* body bytes written per WRITEABLE */
 #define REPLAY_BATCH     2000          /* replay records handled per tick at most */
 #define PING_PAYLOAD_MAX 24
+#define TRACE_BUF        (4u << 20) /* stdio buffer of the send trace */
+#define TRACE_FLUSH_MS   1000       /* the tick flushes the trace this often */
 
 /* ---- shared messages --------------------------------------------------- */
 
@@ -27,7 +29,9 @@
 struct msg {
     unsigned refs;
     size_t len;
-    char *mem; /* owned: LWS_PRE headroom, then len bytes of text */
+    char *mem;        /* owned: LWS_PRE headroom, then len bytes of text */
+    uint64_t trace_u; /* send trace: final update id of a depth frame; 0 = untraced */
+    size_t trace_sym; /* send trace: market symbol index */
 };
 
 static struct msg *msg_from_sbuf(struct sbuf *b)
@@ -38,6 +42,8 @@ static struct msg *msg_from_sbuf(struct sbuf *b)
     m->refs = 1;
     m->len = b->len;
     m->mem = sbuf_take(b);
+    m->trace_u = 0;
+    m->trace_sym = 0;
     return m;
 }
 
@@ -123,6 +129,9 @@ struct server {
     struct rest_weight weight;
     struct rest_backend backend;
     struct server_stats stats;
+    FILE *trace;           /* owned: cfg.trace_file opened, or NULL */
+    char *trace_buf;       /* owned: its TRACE_BUF stdio buffer */
+    int64_t trace_flushed; /* mono ms of the last flush */
 };
 
 static int64_t mono_ms(void)
@@ -130,6 +139,13 @@ static int64_t mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static int64_t sim_now(const struct server *s)
@@ -169,8 +185,12 @@ static void enqueue(struct client *c, struct msg *m, bool data)
         lws_callback_on_writable(c->wsi);
 }
 
-/* Sends one stream event (raw text) to every client subscribed to stream id. */
-static void publish(struct server *s, uint32_t id, const char *raw, size_t len)
+/*
+ * Sends one stream event (raw text) to every client subscribed to stream id.
+ * trace_u != 0 tags the messages for the send trace (depth frames).
+ */
+static void publish(struct server *s, uint32_t id, const char *raw, size_t len, uint64_t trace_u,
+                    size_t trace_sym)
 {
     struct msg *mraw = NULL, *mcomb = NULL;
     for (struct client *c = s->clients; c; c = c->next) {
@@ -190,6 +210,8 @@ static void publish(struct server *s, uint32_t id, const char *raw, size_t len)
             } else if (!(*slot = msg_copy(raw, len))) {
                 continue;
             }
+            (*slot)->trace_u = trace_u;
+            (*slot)->trace_sym = trace_sym;
         }
         enqueue(c, *slot, true);
     }
@@ -253,8 +275,9 @@ static void on_market_event(const struct market_event *ev, void *ud)
             encode_kline(&b, ev->u.kline.candle, ev->time, kf);
             break;
         }
+        bool depth = ev->kind == MARKET_EV_DEPTH && s->trace;
         if (sbuf_err(&b) == 0)
-            publish(s, ids[i], sbuf_text(&b), b.len);
+            publish(s, ids[i], sbuf_text(&b), b.len, depth ? ev->u.depth.last_id : 0, ev->sym);
         else
             ab_log(AB_LOG_ERROR, "sim", "event too large to encode, dropped");
         sbuf_deinit(&b);
@@ -379,6 +402,10 @@ static void tick(lws_sorted_usec_list_t *sul)
             c->ping_due = true;
             lws_callback_on_writable(c->wsi);
         }
+    }
+    if (s->trace && now - s->trace_flushed >= TRACE_FLUSH_MS) {
+        fflush(s->trace);
+        s->trace_flushed = now;
     }
     if (s->stop)
         lws_cancel_service(s->ctx);
@@ -777,7 +804,11 @@ static int ws_writeable(struct server *s, struct lws *wsi, struct client *c)
     size_t n = e.m->len;
     if (e.data && faults_malformed(&s->faults, ++c->data_sent))
         n = n / 2; /* cut JSON: the client must treat it as a decode error */
+    int64_t t_send = s->trace && e.data && e.m->trace_u ? mono_ns() : 0;
     int w = lws_write(wsi, (unsigned char *)msg_text(e.m), n, LWS_WRITE_TEXT);
+    if (t_send && w >= (int)n)
+        fprintf(s->trace, "%s %llu %lld\n", market_symbol(s->cfg.market, e.m->trace_sym)->symbol,
+                (unsigned long long)e.m->trace_u, (long long)t_send);
     msg_unref(e.m);
     if (w < (int)n)
         return -1;
@@ -834,6 +865,21 @@ int server_new(const struct server_cfg *cfg, struct server **out)
         return AB_ENOMEM;
     s->cfg = *cfg;
     s->real0 = mono_ms();
+    if (cfg->trace_file && cfg->market) {
+        s->trace = fopen(cfg->trace_file, "w");
+        s->trace_buf = malloc(TRACE_BUF);
+        if (!s->trace || !s->trace_buf || setvbuf(s->trace, s->trace_buf, _IOFBF, TRACE_BUF)) {
+            ab_log(AB_LOG_ERROR, "sim", "cannot open the trace file %s", cfg->trace_file);
+            if (s->trace)
+                fclose(s->trace);
+            free(s->trace_buf);
+            free(s);
+            return AB_EIO;
+        }
+        s->trace_flushed = s->real0;
+    } else if (cfg->trace_file) {
+        ab_log(AB_LOG_WARN, "sim", "--trace-file traces the model only; ignored with --replay");
+    }
     s->next_close = s->real0 + cfg->faults.close_every_ms;
     faults_init(&s->faults, &cfg->faults, cfg->seed);
     s->backend =
@@ -858,7 +904,7 @@ int server_new(const struct server_cfg *cfg, struct server **out)
     }
     s->ctx = lws_create_context(&info);
     if (!s->ctx) {
-        free(s);
+        server_free(s);
         return AB_EIO;
     }
     s->vh = lws_get_vhost_by_name(s->ctx, "default");
@@ -916,5 +962,8 @@ void server_free(struct server *s)
         lws_sul_cancel(&s->sul);
         lws_context_destroy(s->ctx); /* closes every connection (CLOSED callbacks run) */
     }
+    if (s->trace)
+        fclose(s->trace); /* flushes what is left */
+    free(s->trace_buf);
     free(s);
 }

@@ -21,6 +21,13 @@
  * GET /sim/stats (not Binance) reports connection counts, drops and injected
  * faults as JSON, for tests.
  *
+ * Send trace (benchmarks, cfg.trace_file): every model depth frame written
+ * to a stream client appends "SYMBOL U NS\n" (U = its final update id, NS =
+ * CLOCK_MONOTONIC ns taken just before lws_write) to a 4 MiB stdio buffer;
+ * the tick flushes it at most once a second and server_free at exit, so
+ * the send path never waits on the file. bench/bench_e2e joins it with
+ * what reaches abidance-query's WebSocket clients.
+ *
  * server_run blocks until server_stop (safe from a signal handler).
  */
 #ifndef SIM_SERVER_H
@@ -55,6 +62,7 @@ struct server_cfg {
     struct market *market;   /* borrowed: model mode, or NULL */
     struct replay *replay;   /* borrowed: replay mode, or NULL */
     struct streams *streams; /* borrowed: the registry matching the mode */
+    const char *trace_file;  /* borrowed path or NULL: depth send trace (see below) */
 };
 
 struct server;
