@@ -28,7 +28,12 @@
  * CONFLICT DO UPDATE per row, autocommit (asyncpg prepares and autocommits
  * the same way), over `baseline_rows` (default 30000) rows, inserted then
  * updated. Both figures are rows/s over the insert and update passes
- * together.
+ * together. It also prints the CPU time per row the store's PostgreSQL
+ * backend used (read from /proc: the server must be local), a steadier
+ * measure than wall time on a busy machine. Run it against a cluster started
+ * with PG_FIXTURE_DURABLE=1 (tests/integration/pg-fixture.sh) for production
+ * durability (fsync, synchronous_commit on: every autocommitted baseline row
+ * waits for a WAL flush); the fixture's default has both off.
  */
 #include <inttypes.h>
 #include <libpq-fe.h>
@@ -425,6 +430,51 @@ static void row_candle(size_t i, struct ab_candle *k)
     k->closed = vals[i][13][0] == 't';
 }
 
+/* CPU seconds (user + system) the PostgreSQL backends serving the store's
+ * connections (application_name abidance-query) have used so far, read from
+ * /proc (the fixture cluster runs on this machine). Wall-clock rows/s on a
+ * shared 2-core machine swing by 2x with the neighbours' load; the backend's
+ * CPU per row does not, and the backend is what bounds the store. Returns -1
+ * when /proc cannot tell (a remote server). */
+static double backend_cpu_s(PGconn *c)
+{
+    PGresult *r = PQexec(c, "SELECT pid FROM pg_stat_activity"
+                            " WHERE application_name = 'abidance-query'");
+    long tck = sysconf(_SC_CLK_TCK);
+    double sum = 0;
+    int n = 0;
+
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || tck <= 0) {
+        PQclear(r);
+        return -1;
+    }
+    for (int i = 0; i < PQntuples(r); i++) {
+        char path[64], buf[1024];
+        unsigned long ut = 0, stt = 0;
+        FILE *f;
+        size_t len;
+        const char *p;
+
+        snprintf(path, sizeof path, "/proc/%s/stat", PQgetvalue(r, i, 0));
+        f = fopen(path, "r");
+        if (f == NULL) {
+            continue;
+        }
+        len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        /* Fields after the ")" of comm: state is field 3, utime 14, stime 15. */
+        p = strrchr(buf, ')');
+        if (p != NULL &&
+            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &stt) == 2) {
+            sum += (double)(ut + stt) / (double)tck;
+            n++;
+        }
+    }
+    PQclear(r);
+    return n > 0 ? sum : -1;
+}
+
 /* Sustained store throughput: puts with backpressure, then flush. Seconds. */
 static double figure_store(struct store *st, struct ab_candle *cs, uint64_t *token,
                            uint64_t *refusals)
@@ -455,7 +505,7 @@ static int figure(const char *url, size_t rows, size_t base_rows)
     struct store_stats s;
     struct ab_candle *cs;
     uint64_t token = 0, refusals = 0;
-    double t_ours = 0, t_base = 0, r_ours[2], r_base[2];
+    double t_ours = 0, t_base = 0, r_ours[2], r_base[2], cpu0, cpu1, pcpu0;
     PGconn *c;
 
     n_rows = rows > base_rows ? rows : base_rows;
@@ -492,6 +542,8 @@ static int figure(const char *url, size_t rows, size_t base_rows)
     exec_ok(c, "DELETE FROM candlesticks WHERE symbol = 'BENCHUSDT'");
     exec_ok(c, "VACUUM candlesticks");
     n_rows = rows;
+    cpu0 = backend_cpu_s(c);
+    pcpu0 = bench_cpu();
     for (int pass = 0; pass < 2; pass++) {
         double t;
 
@@ -503,7 +555,15 @@ static int figure(const char *url, size_t rows, size_t base_rows)
         r_ours[pass] = (double)n_rows / t;
         t_ours += t;
     }
+    cpu1 = backend_cpu_s(c);
     store_get_stats(st, &s);
+    if (cpu0 >= 0 && cpu1 >= 0) {
+        printf("store: PostgreSQL backend CPU %.2f us/row, this process (puts + writer) %.2f"
+               " us/row, wall %.2f us/row\n",
+               (cpu1 - cpu0) * 1e6 / (2.0 * (double)rows),
+               (bench_cpu() - pcpu0) * 1e6 / (2.0 * (double)rows),
+               t_ours * 1e6 / (2.0 * (double)rows));
+    }
     printf("store: insert %.0f rows/s, update %.0f rows/s; %" PRIu64 " batches, mean %.0f rows,"
            " %" PRIu64 " refusals (queue full)\n",
            r_ours[0], r_ours[1], s.batches,

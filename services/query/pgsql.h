@@ -16,7 +16,13 @@
 #define PG_MS(c) "(extract(epoch FROM " c ") * 1000)::bigint"
 
 /* Batched candle upsert: one row per array element, all arrays the same
- * length. A closed candle is final (the WHERE of DO UPDATE). */
+ * length. A closed candle is final (the WHERE of DO UPDATE).
+ * The arrays are unnested in a target list (a ProjectSet node walking them
+ * in lockstep), not in FROM: unnest(a, b, ...) in FROM is ROWS FROM, which
+ * first copies every array into a tuplestore and reads it back (9% of the
+ * backend's profile in a bulk upsert; this form measured 6% less backend CPU
+ * per row, bench_store --figure). Equal lengths make both forms give the
+ * same rows. */
 #define PG_UPSERT_CANDLES_NAME    "upsert_candles"
 #define PG_UPSERT_CANDLES_NPARAMS 15
 #define PG_UPSERT_CANDLES                                                                          \
@@ -25,10 +31,16 @@
     " is_closed, origin, updated_at)"                                                              \
     " SELECT u.s, u.tf, " PG_TS("u.t") ", u.o, u.h, u.l, u.c, u.v, u.n, u.tbv, u.tbqv, " PG_TS(    \
         "u.ct") ", u.qv, u.x, u.org, now()"                                                        \
-                " FROM unnest($1::text[], $2::text[], $3::bigint[], $4::numeric[], $5::numeric[]," \
-                " $6::numeric[], $7::numeric[], $8::numeric[], $9::bigint[], $10::numeric[],"      \
-                " $11::numeric[], $12::bigint[], $13::numeric[], $14::boolean[], $15::text[])"     \
-                " AS u(s, tf, t, o, h, l, c, v, n, tbv, tbqv, ct, qv, x, org)"                     \
+                " FROM (SELECT unnest($1::text[]) AS s, unnest($2::text[]) AS tf,"                 \
+                " unnest($3::bigint[]) AS t, unnest($4::numeric[]) AS o, unnest($5::numeric[]) "   \
+                "AS h,"                                                                            \
+                " unnest($6::numeric[]) AS l, unnest($7::numeric[]) AS c, unnest($8::numeric[]) "  \
+                "AS v,"                                                                            \
+                " unnest($9::bigint[]) AS n, unnest($10::numeric[]) AS tbv,"                       \
+                " unnest($11::numeric[]) AS tbqv, unnest($12::bigint[]) AS ct,"                    \
+                " unnest($13::numeric[]) AS qv, unnest($14::boolean[]) AS x, unnest($15::text[]) " \
+                "AS org)"                                                                          \
+                " AS u"                                                                            \
                 " ON CONFLICT (symbol, timeframe, \"timestamp\") DO UPDATE SET"                    \
                 " open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = "        \
                 "EXCLUDED.close,"                                                                  \

@@ -25,6 +25,34 @@
  * round trip per batch (no temp table, no transaction block: one statement
  * is atomic) with no 65535-parameter limit. That is what the writer uses.
  *
+ * Issue #7 (the suite's figure, bench_store --figure: 200,000 distinct 1m
+ * candles of one symbol put with backpressure then all updated, against the
+ * seed's one autocommitted upsert per row). The PostgreSQL backend runs the
+ * writer's statement at 100% of a core, so it is what bounds the store; on
+ * this shared 2-core machine wall-clock rows/s swing 2x with the neighbours'
+ * load, so each change was judged by the backend's CPU time per row (the
+ * figure prints it), three runs each on a fresh fixture cluster:
+ *
+ *   change                                          backend CPU us/row
+ *   before (unnest in FROM, regex symbol CHECK)     9.45-10.18
+ *   unnest in the target list (pgsql.h)             8.68-9.35   (-6%)
+ *   + migration 003: symbol CHECK without regex     7.33-7.62   (-17%)
+ *   + migration 003: fillfactor 90                  6.90-7.85   (no change here)
+ *
+ * perf of the backend after those changes: ON CONFLICT's work dominates,
+ * the speculative pre-check probe of the primary key (~20%) and the index
+ * insert itself (~27%, both mostly _bt_compare on the text key columns),
+ * then the remaining CHECKs (~15%: numeric >= 0 detoasts each short
+ * numeric), heap_update (~10%), parsing the text arrays at bind (array_in
+ * with numeric_in, ~8.5%) and WAL inserts (~4%). fillfactor buys nothing in
+ * a figure that updates each row once (the pages are full); it is for the
+ * live case, where the open candle of each series is rewritten every few
+ * seconds and free space on its page keeps those updates HOT.
+ * Not done: binary array parameters (bind-time parsing is ~8% of the
+ * backend, so they can buy at most that), and a second writer connection
+ * (the figure writes one series, and the backend already needs a core of
+ * the two this machine has).
+ *
  * Threads: the writer thread owns wconn and the column buffers; everything
  * else shared (queue, in-flight batch count, snapshots, stats) is under mu.
  * Readers take a pool connection under rmu and use it unlocked.
@@ -572,7 +600,10 @@ static void note_error(struct store *st, const char *what, const char *err)
     first = st->stats.db_errors == 0;
     st->stats.db_up = false;
     st->stats.db_errors++;
-    snprintf(st->stats.last_error, sizeof st->stats.last_error, "%s: %s", what, err);
+    /* A long libpq message is cut to fit: last_error is a summary. */
+    if (snprintf(st->stats.last_error, sizeof st->stats.last_error, "%s: %s", what, err) < 0) {
+        st->stats.last_error[0] = '\0';
+    }
     pthread_mutex_unlock(&st->mu);
     /* Log the transition (and the very first failure), not every retry. */
     ab_log(was_up || first ? AB_LOG_WARN : AB_LOG_DEBUG, "store",

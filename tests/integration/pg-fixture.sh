@@ -9,7 +9,12 @@
 #
 # The server listens only on a Unix socket in DIR (listen_addresses=''), so
 # PORT just names the socket file (.s.PGSQL.PORT): runs in different
-# directories never clash. fsync is off (throwaway data). Authentication is
+# directories never clash. fsync, synchronous_commit and full_page_writes are
+# off (throwaway data), unless PG_FIXTURE_DURABLE=1 is set at `start`: then the
+# cluster keeps PostgreSQL's (and Debian's) defaults, fsync = on,
+# synchronous_commit = on, full_page_writes = on, so every commit waits for a
+# WAL flush as in production (the honest conditions for bench/bench_store's
+# per-row baseline). Authentication is
 # trust for local connections, database abidance_test, user postgres.
 # `start` writes DIR/env (DATABASE_URL=...) for tests run by hand.
 # Debian's binaries are used (/usr/lib/postgresql/<newest>/bin). As root, the
@@ -65,13 +70,18 @@ start)
     fi
     as_pg "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
         >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
+    if [ "${PG_FIXTURE_DURABLE:-0}" = 1 ]; then
+        durability="# PG_FIXTURE_DURABLE=1: fsync, synchronous_commit, full_page_writes at their defaults (on)"
+    else
+        durability="fsync = off
+synchronous_commit = off
+full_page_writes = off"
+    fi
     cat >>"$dir/data/postgresql.conf" <<CONF
 listen_addresses = ''
 port = $port
 unix_socket_directories = '$dir'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
+$durability
 max_connections = 100
 shared_buffers = 64MB
 log_min_messages = warning

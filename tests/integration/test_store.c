@@ -544,6 +544,75 @@ Test(store, invalid_candles_refused, .timeout = 30)
     store_free(st);
 }
 
+/* Migration 003 replaced the table's regex symbol CHECK with a cheaper one:
+ * the database must still accept and refuse exactly what
+ * '^[A-Z0-9]{1,31}$' does (a second line of defence behind symbol_ok). */
+Test(store, symbol_check_matches_the_regex, .timeout = 60)
+{
+    static const char *const symbols[] = {
+        "BTCUSDT",
+        "1INCH",
+        "NULL",
+        "A",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", /* 31 */
+        "",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", /* 32 */
+        "btcusdt",
+        "BTC USDT",
+        "BTC-USDT",
+        "BTC\nX",
+        "\xc3\x84"
+        "BC",
+        "B\xc3\x84",
+        "\\x41",
+        "\\101",
+        "BTC_",
+        "A%",
+    };
+    struct store *st = fresh_store("CHKX");
+    PGconn *c = raw_connect(db_url());
+    char buf[64];
+    long accepted = 0, want_accepted = 0;
+
+    raw_value(c, "SELECT reloptions::text FROM pg_class WHERE relname = 'candlesticks'", buf,
+              sizeof buf);
+    cr_expect_str_eq(buf, "{fillfactor=90}");
+    raw_exec(c, "BEGIN");
+    for (size_t i = 0; i < sizeof symbols / sizeof symbols[0]; i++) {
+        const char *params[1] = {symbols[i]};
+        PGresult *r =
+            PQexecParams(c, "SELECT $1::text ~ '^[A-Z0-9]{1,31}$'", 1, NULL, params, NULL, NULL, 0);
+        bool want, got;
+
+        cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
+        want = PQgetvalue(r, 0, 0)[0] == 't';
+        PQclear(r);
+        raw_exec(c, "SAVEPOINT s");
+        r = PQexecParams(c,
+                         "INSERT INTO candlesticks (symbol, timeframe, \"timestamp\", open, high,"
+                         " low, close, volume, num_trades, taker_buy_volume,"
+                         " taker_buy_quote_volume, close_time, quote_volume)"
+                         " VALUES ($1, '1m', 'epoch', 1, 1, 1, 1, 1, 1, 1, 1,"
+                         " 'epoch'::timestamptz + interval '1 minute', 1)",
+                         1, NULL, params, NULL, NULL, 0);
+        got = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!got) {
+            cr_expect_str_eq(PQresultErrorField(r, PG_DIAG_SQLSTATE), "23514", "symbol %zu", i);
+        }
+        PQclear(r);
+        raw_exec(c, got ? "RELEASE SAVEPOINT s" : "ROLLBACK TO SAVEPOINT s");
+        cr_expect_eq(got, want, "symbol #%zu \"%s\": stored %d, regex says %d", i, symbols[i], got,
+                     want);
+        accepted += got;
+        want_accepted += want;
+    }
+    raw_exec(c, "ROLLBACK");
+    cr_expect_eq(want_accepted, 5); /* the list above really tests both sides */
+    cr_expect_eq(accepted, want_accepted);
+    PQfinish(c);
+    store_free(st);
+}
+
 /* ---- times ---- */
 
 Test(store, epoch_ms_round_trip_is_exact, .timeout = 60)
