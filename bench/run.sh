@@ -71,6 +71,7 @@ cleanup() {
         wait "$p" 2>/dev/null || true
     done
     sh "$root/tests/integration/pg-fixture.sh" stop "$work/pg" >/dev/null 2>&1 || true
+    sh "$root/tests/integration/pg-fixture.sh" stop "$work/pg-durable" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -142,7 +143,16 @@ run indicators "$bin/bench_indicators" "$work/closes.txt" 100000 3
 run indicators_seed $py bench/seed_indicators.py "$work/closes.txt" 3
 
 # ---- 4. candle upserts -----------------------------------------------------------------
+# Twice: on the fixture cluster (fsync and synchronous_commit off), and on a
+# second cluster with PostgreSQL's durability defaults (fsync,
+# synchronous_commit and full_page_writes on), the settings production runs
+# with, where the seed's per-row autocommit pays one WAL flush per row. The
+# durable pass is the figure checked against the target.
 run store "$bin/bench_store" --figure "$url" "$store_rows" "$base_rows"
+durl=$(PG_FIXTURE_DURABLE=1 sh tests/integration/pg-fixture.sh start "$work/pg-durable" 55440)
+run store_durable "$bin/bench_store" --figure "$durl" "$store_rows" "$base_rows"
+sed -i '$ s/^RESULT id=store /RESULT id=store_durable /' "$results"
+sh tests/integration/pg-fixture.sh stop "$work/pg-durable" >/dev/null
 
 # ---- 5. GET /v1/candles?limit=1000 under wrk -------------------------------------------
 path='/v1/candles?symbol=BTCUSDT&interval=1m&limit=1000'
