@@ -12,6 +12,8 @@
  * them). Sets are repeated for at least SECONDS (default 3); the figure is
  * the median time of one set, reported as candles per second (N / time).
  * The pandas side reports the same way; bench/report.py forms the ratio.
+ * The median time of each indicator within the sets is printed too (not a
+ * RESULT): where a set's time goes, for profiling.
  */
 #include <math.h>
 #include <stdio.h>
@@ -23,6 +25,8 @@
 #define MAX_SETS 100000
 
 static double set_times[MAX_SETS];
+static double part_times[4][MAX_SETS];
+static const char *const part_names[4] = {"sma(20)", "ema(20)", "rsi(14)", "macd(12,26,9)"};
 
 int main(int argc, char **argv)
 {
@@ -59,14 +63,25 @@ int main(int argc, char **argv)
            n);
     t0 = bench_now();
     while (sets < MAX_SETS && (sets < 5 || bench_now() - t0 < secs)) {
-        double t = bench_now();
+        double t[5];
+        int rc;
 
-        if (ab_ind_sma(x, n, 20, o) != 0 || ab_ind_ema(x, n, 20, o + n) != 0 ||
-            ab_ind_rsi(x, n, 14, AB_RSI_SIMPLE, o + 2 * n) != 0 ||
-            ab_ind_macd(x, n, 12, 26, 9, o + 3 * n, o + 4 * n, o + 5 * n) != 0) {
+        t[0] = bench_now();
+        rc = ab_ind_sma(x, n, 20, o);
+        t[1] = bench_now();
+        rc |= ab_ind_ema(x, n, 20, o + n);
+        t[2] = bench_now();
+        rc |= ab_ind_rsi(x, n, 14, AB_RSI_SIMPLE, o + 2 * n);
+        t[3] = bench_now();
+        rc |= ab_ind_macd(x, n, 12, 26, 9, o + 3 * n, o + 4 * n, o + 5 * n);
+        t[4] = bench_now();
+        if (rc != 0) {
             bench_die("bench_indicators: indicator failed");
         }
-        set_times[sets++] = bench_now() - t;
+        for (int k = 0; k < 4; k++) {
+            part_times[k][sets] = t[k + 1] - t[k];
+        }
+        set_times[sets++] = t[4] - t[0];
     }
     if (!isfinite(o[n - 1]) || !isfinite(o[6 * n - 1])) {
         bench_die("bench_indicators: non-finite result");
@@ -75,6 +90,11 @@ int main(int argc, char **argv)
         double med = bench_median(set_times, sets);
 
         printf("one set: median %.3f ms over %zu sets\n", med * 1e3, sets);
+        for (int k = 0; k < 4; k++) {
+            printf("  %-14s median %.3f ms (%.2f ns/candle)\n", part_names[k],
+                   bench_median(part_times[k], sets) * 1e3,
+                   bench_median(part_times[k], sets) * 1e9 / (double)n);
+        }
         bench_result("id=indicators value=%.0f unit=candles/s", (double)n / med);
     }
     free(x);

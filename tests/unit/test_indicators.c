@@ -552,3 +552,222 @@ Test(indicators_long, hundred_thousand_points_vs_long_double, .timeout = 120)
     free(b);
     free(m);
 }
+
+/*
+ * ---- the fast paths against a plain transliteration of pandas' loops ----
+ *
+ * sma, ema, rsi(simple) and macd run most values through fast paths (two
+ * outputs per step, vector divisions, no NaN branches) and fall back to the
+ * general step around NaN, infinities and odd ends. Their promise is the
+ * general step's exact bits; this reference is pandas 1.5's roll_mean /
+ * ewm loop written out as simply as possible, one value at a time, and
+ * every output must be bit-identical (NaN where NaN).
+ */
+struct ref_roll {
+    double sum, comp_add, comp_rem, prev;
+    int64_t nobs, neg, nsame;
+};
+
+static void ref_add(struct ref_roll *r, double v)
+{
+    if (isnan(v))
+        return;
+    r->nobs++;
+    double y = v - r->comp_add, t = r->sum + y;
+    r->comp_add = t - r->sum - y;
+    r->sum = t;
+    if (signbit(v))
+        r->neg++;
+    if (v == r->prev)
+        r->nsame++;
+    else
+        r->nsame = 1;
+    r->prev = v;
+}
+
+static void ref_remove(struct ref_roll *r, double v)
+{
+    if (isnan(v))
+        return;
+    r->nobs--;
+    double y = -v - r->comp_rem, t = r->sum + y;
+    r->comp_rem = t - r->sum - y;
+    r->sum = t;
+    if (signbit(v))
+        r->neg--;
+}
+
+static double ref_mean(const struct ref_roll *r, int64_t minp)
+{
+    if (r->nobs < minp || r->nobs <= 0)
+        return NAN;
+    double res = r->sum / (double)r->nobs;
+    if (r->nsame >= r->nobs)
+        return r->prev;
+    if (r->neg == 0 && res < 0)
+        return 0.0;
+    if (r->neg == r->nobs && res > 0)
+        return 0.0;
+    return res;
+}
+
+static void ref_sma(const double *x, size_t n, int p, double *out)
+{
+    struct ref_roll r = {.prev = NAN};
+
+    for (size_t i = 0; i < n; i++) {
+        if (i >= (size_t)p)
+            ref_remove(&r, x[i - (size_t)p]);
+        ref_add(&r, x[i]);
+        out[i] = ref_mean(&r, p);
+    }
+}
+
+/* delta.clip(lower=0) and -delta.clip(upper=0) of diff i (i == 0: NaN) */
+static void ref_gain_loss(const double *x, size_t i, double *g, double *l)
+{
+    double d = i == 0 ? NAN : x[i] - x[i - 1];
+
+    *g = isnan(d) ? d : (d < 0 ? 0.0 : d);
+    *l = isnan(d) ? d : -(d > 0 ? 0.0 : d);
+}
+
+static void ref_rsi(const double *x, size_t n, int p, double *out)
+{
+    struct ref_roll rg = {.prev = NAN}, rl = {.prev = NAN};
+    double g, l;
+
+    for (size_t i = 0; i < n; i++) {
+        if (i >= (size_t)p) {
+            ref_gain_loss(x, i - (size_t)p, &g, &l);
+            ref_remove(&rg, g);
+            ref_remove(&rl, l);
+        }
+        ref_gain_loss(x, i, &g, &l);
+        ref_add(&rg, g);
+        ref_add(&rl, l);
+        out[i] = 100.0 - 100.0 / (1.0 + ref_mean(&rg, p) / ref_mean(&rl, p));
+    }
+}
+
+/* pandas ewma, adjust=False, ignore_na=False, min_periods=1 */
+static void ref_ewm(const double *x, size_t n, double alpha_in, double *out)
+{
+    double com = (1.0 - alpha_in) / alpha_in, alpha = 1.0 / (1.0 + com);
+    double f = 1.0 - alpha, old_wt = 1.0, weighted = x[0];
+    int64_t nobs = !isnan(weighted);
+
+    out[0] = nobs >= 1 ? weighted : NAN;
+    for (size_t i = 1; i < n; i++) {
+        double cur = x[i];
+        bool obs = !isnan(cur);
+
+        nobs += obs;
+        if (!isnan(weighted)) {
+            old_wt *= f;
+            if (obs) {
+                if (weighted != cur) {
+                    weighted = old_wt * weighted + alpha * cur;
+                    weighted /= old_wt + alpha;
+                }
+                old_wt = 1.0;
+            }
+        } else if (obs) {
+            weighted = cur;
+        }
+        out[i] = nobs >= 1 ? weighted : NAN;
+    }
+}
+
+static bool same_bits(double a, double b)
+{
+    return isnan(a) ? isnan(b) : memcmp(&a, &b, sizeof(a)) == 0;
+}
+
+/* Returns the number of differing outputs of the four indicators on x[0..n-1]. */
+static size_t diff_vs_reference(const double *x, size_t n, int p)
+{
+    double *want = malloc(3 * n * sizeof(double)), *got = malloc(3 * n * sizeof(double));
+    double *mid = malloc(n * sizeof(double));
+    size_t bad = 0;
+
+    cr_assert(want && got && mid);
+    ref_sma(x, n, p, want);
+    cr_assert_eq(ab_ind_sma(x, n, p, got), 0);
+    for (size_t i = 0; i < n; i++)
+        bad += !same_bits(want[i], got[i]);
+    ref_ewm(x, n, 2.0 / (p + 1.0), want);
+    cr_assert_eq(ab_ind_ema(x, n, p, got), 0);
+    for (size_t i = 0; i < n; i++)
+        bad += !same_bits(want[i], got[i]);
+    ref_rsi(x, n, p, want);
+    cr_assert_eq(ab_ind_rsi(x, n, p, AB_RSI_SIMPLE, got), 0);
+    for (size_t i = 0; i < n; i++)
+        bad += !same_bits(want[i], got[i]);
+    /* macd(p, 2p + 1, p / 2 + 1): pandas' three ewm calls */
+    ref_ewm(x, n, 2.0 / (p + 1.0), want);
+    ref_ewm(x, n, 2.0 / (2.0 * p + 2.0), mid);
+    for (size_t i = 0; i < n; i++)
+        want[i] -= mid[i];
+    ref_ewm(want, n, 2.0 / (p / 2 + 2.0), want + n);
+    for (size_t i = 0; i < n; i++)
+        want[2 * n + i] = want[i] - want[n + i];
+    cr_assert_eq(ab_ind_macd(x, n, p, 2 * p + 1, p / 2 + 1, got, got + n, got + 2 * n), 0);
+    for (size_t i = 0; i < 3 * n; i++)
+        bad += !same_bits(want[i], got[i]);
+    free(want);
+    free(got);
+    free(mid);
+    return bad;
+}
+
+Test(indicators_fast, bit_identical_to_pandas_loops, .timeout = 60)
+{
+    static const int periods[] = {1, 2, 3, 14, 20};
+    enum { N = 20001 }; /* odd: the pairwise loops leave a last value */
+    double *x = malloc(N * sizeof(double));
+    size_t bad = 0, runs = 0;
+
+    cr_assert_not_null(x);
+    for (int kind = 0; kind < 7; kind++) {
+        double level = 30000.0;
+
+        lcg_state = 777 + (uint64_t)kind;
+        for (size_t i = 0; i < N; i++) {
+            double u = lcg_u();
+            switch (kind) {
+            case 0: /* the benchmark's walk */
+                x[i] = level *= 1.0 + (u - 0.5) * 0.002;
+                break;
+            case 1: /* NaN holes, some adjacent */
+                x[i] = (i % 37 == 5 || i % 211 < 3) ? NAN : (level *= 1.0 + (u - 0.5) * 0.01);
+                break;
+            case 2: /* runs of equal values (flat windows, RSI 0/0) */
+                x[i] = (i / 25) % 3 == 0 ? 7.25 : 7.0 + floor(u * 3.0) * 0.5;
+                break;
+            case 3: /* signed values and signed zeros (the sign clamps) */
+                x[i] = u < 0.2 ? -0.0 : (u < 0.4 ? 0.0 : (u - 0.7) * 1e-3);
+                break;
+            case 4: /* infinities */
+                x[i] = i % 501 == 17 ? INFINITY : (i % 733 == 40 ? -INFINITY : u * 100.0);
+                break;
+            case 5: /* all negative: neg_ct == nobs */
+                x[i] = -1.0 - u;
+                break;
+            default: /* a x1000 level shift and back */
+                level *= (i == 7000) ? 1000.0 : (i == 14000 ? 0.001 : 1.0 + (u - 0.5) * 0.02);
+                x[i] = level;
+                break;
+            }
+        }
+        for (size_t k = 0; k < sizeof(periods) / sizeof(periods[0]); k++) {
+            bad += diff_vs_reference(x, N, periods[k]);
+            for (size_t n = 1; n < 24; n++) /* short inputs: every path boundary */
+                bad += diff_vs_reference(x + 100, n, periods[k]);
+            runs++;
+        }
+    }
+    cr_expect_eq(runs, 35);
+    cr_expect_eq(bad, 0, "%zu outputs differ from pandas' loops", bad);
+    free(x);
+}
