@@ -15,12 +15,11 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "common/stopsig.h"
 #include "config.h"
 #include "ingest.h"
 
 extern char **environ;
-
-static struct ingest *g_ingest;
 
 /*
  * With API credentials configured the process holds a decrypted key: it
@@ -42,10 +41,9 @@ static void blank_env(const char *name)
         memset(v, '*', strlen(v));
 }
 
-static void on_signal(int sig)
+static void on_stop(void *in)
 {
-    (void)sig;
-    ingest_stop(g_ingest);
+    ingest_stop(in);
 }
 
 int main(int argc, char **argv)
@@ -73,17 +71,29 @@ int main(int argc, char **argv)
     bool secrets = cfg.credentials && cfg.credentials[0];
     if (secrets)
         protect_secrets();
-    int created = ingest_new(&cfg, &g_ingest);
+    signal(SIGPIPE, SIG_IGN);
+    /* SIGINT/SIGTERM go to a thread of their own (common/stopsig.h): the
+     * stop wakes the lws loop, which may log, and a signal handler doing
+     * that could deadlock on the log lock. Blocked before ingest_new so
+     * every thread it starts inherits the mask. */
+    struct ab_stopsig ss;
+    if (ab_stopsig_block(&ss) < 0)
+        return 1;
+    struct ingest *in = NULL;
+    int created = ingest_new(&cfg, &in);
     if (secrets)
         blank_env("CREDENTIAL_KEY");
     if (created < 0)
         return 1;
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    int rc = ingest_run(g_ingest);
-    struct ingest *in = g_ingest;
-    g_ingest = NULL;
+    if (ab_stopsig_start(&ss, on_stop, in) < 0) {
+        ab_log(AB_LOG_ERROR, "ingest", "cannot start the signal thread");
+        ingest_free(in);
+        return 1;
+    }
+    int rc = ingest_run(in);
+    int sig = ab_stopsig_join(&ss);
+    if (sig)
+        ab_log(AB_LOG_INFO, "ingest", "stopped by signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
     ingest_free(in);
     return rc < 0 ? 1 : 0;
 }

@@ -7,6 +7,7 @@
  * Exit codes: 0 ok, 1 runtime failure, 2 usage error.
  */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "common/stopsig.h"
 #include "services/sim/market.h"
 #include "services/sim/opts.h"
 #include "services/sim/replay.h"
@@ -24,11 +26,9 @@ extern char **environ;
 
 static struct server *g_server;
 
-static void on_signal(int sig)
+static void on_stop(void *server)
 {
-    (void)sig;
-    if (g_server)
-        server_stop(g_server);
+    server_stop(server);
 }
 
 static int64_t now_minute_ms(void)
@@ -70,6 +70,13 @@ int main(int argc, char **argv)
 
     int64_t start = o.start_time >= 0 ? o.start_time : now_minute_ms();
     int exit_code = 1;
+    /* SIGINT/SIGTERM wait (blocked, so a signal during start-up is kept)
+     * for a thread of their own: server_stop wakes the lws loop, which may
+     * log, and doing that in a handler could deadlock on the log lock. */
+    struct ab_stopsig ss;
+    bool ss_started = false;
+    if (ab_stopsig_block(&ss) < 0)
+        return 1;
     if (o.n_replay) {
         rc = streams_new(NULL, &streams);
         if (rc == 0)
@@ -130,14 +137,19 @@ int main(int argc, char **argv)
            o.tls_cert ? "on" : "off");
 
     signal(SIGPIPE, SIG_IGN);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    if (ab_stopsig_start(&ss, on_stop, g_server) < 0) {
+        ab_log(AB_LOG_ERROR, "sim", "cannot start the signal thread");
+        goto out;
+    }
+    ss_started = true;
     rc = server_run(g_server);
     char summary[512];
     server_summary(g_server, summary, sizeof(summary));
     ab_log(AB_LOG_INFO, "sim", "stopped %s", summary);
     exit_code = rc == 0 ? 0 : 1;
 out:
+    if (ss_started)
+        ab_stopsig_join(&ss);
     server_free(g_server);
     g_server = NULL;
     replay_free(replay);

@@ -22,6 +22,7 @@ import base64
 import json
 import os
 import re
+import signal
 import socket
 import ssl
 import struct
@@ -815,6 +816,65 @@ async def replay_client(sim, streams, fetch_syms):
     return got, snaps
 
 
+def check_signals(binary):
+    """SIGINT and SIGTERM stop the simulator cleanly, also at --log-level debug
+    with a client connected (libwebsockets logging on every service pass): the
+    signals are taken by a thread of their own, never by a handler that could
+    deadlock on the log lock."""
+    print("== signals: SIGINT/SIGTERM at --log-level debug, client connected", flush=True)
+    for i in range(6):
+        sig = signal.SIGINT if i % 2 == 0 else signal.SIGTERM
+        sim = Sim(binary, "--log-level", "debug", "--speed", "20", "--symbols", "BTCUSDT")
+        ws = RawWS(sim.port, "/ws/btcusdt@depth@100ms")
+        try:
+            ws.frame(5 * SCALE)
+        except (TimeoutError, EOFError):
+            check(False, "signals: no depth frame before the signal")
+        time.sleep(0.05 * i)
+        sim.proc.send_signal(sig)
+        try:
+            rc = sim.proc.wait(10 * SCALE)
+        except subprocess.TimeoutExpired:
+            rc = None
+        check(rc == 0, f"signals: {sig.name} #{i}: exit {rc} (None: still running after 10 s)")
+        ws.close()
+        sim.stop()
+
+
+def check_trace(binary, tmp):
+    """--trace-file records every depth frame sent: symbol, final update id,
+    CLOCK_MONOTONIC ns, in send order."""
+    print("== trace file (--trace-file)", flush=True)
+    path = os.path.join(tmp, "trace.txt")
+    sim = Sim(binary, "--speed", "20", "--symbols", "BTCUSDT,ETHUSDT", "--trace-file", path)
+    ws = RawWS(sim.port, "/stream?streams=btcusdt@depth@100ms/ethusdt@depth@100ms")
+    got = set()
+    deadline = time.monotonic() + 2 * SCALE
+    try:
+        while time.monotonic() < deadline:
+            op, payload = ws.frame(deadline - time.monotonic())
+            if op == 1:
+                d = json.loads(payload)["data"]
+                got.add((d["s"], d["u"]))
+    except (TimeoutError, EOFError):
+        pass
+    ws.close()
+    sim.stop()
+    check(len(got) >= 10, f"trace: only {len(got)} depth frames received")
+    lines = open(path).read().split("\n")
+    check(lines[-1] == "", "trace: the file ends with a newline")
+    rows = [ln.split(" ") for ln in lines if ln]
+    check(all(len(r) == 3 and r[1].isdigit() and r[2].isdigit() for r in rows),
+          "trace: every line is SYMBOL U NS")
+    traced = {(r[0], int(r[1])) for r in rows}
+    missing = got - traced
+    check(not missing, f"trace: {len(missing)} received frames not traced, e.g. {sorted(missing)[:3]}")
+    ns = [int(r[2]) for r in rows]
+    check(all(a <= b for a, b in zip(ns, ns[1:])), "trace: send times in order")
+    check(ns and abs(ns[-1] / 1e9 - time.clock_gettime(time.CLOCK_MONOTONIC)) < 60 * SCALE,
+          "trace: times are CLOCK_MONOTONIC")
+
+
 def check_replay(binary, data):
     print("== replay: cryptofeed captures", flush=True)
     path = os.path.join(data, "binance", "cryptofeed-2997020", "BINANCE-ee25be.0")
@@ -892,7 +952,7 @@ def main():
                  "--replay", "--tls-cert", "--tls-key", "--ping-interval", "--pong-timeout",
                  "--fault-close-every", "--fault-gap-every", "--fault-malformed-every",
                  "--fault-out-of-range-every", "--fault-no-pong", "--fault-rest-429",
-                 "--fault-rest-418", "--fault-rest-delay-ms", "--version"):
+                 "--fault-rest-418", "--fault-rest-delay-ms", "--trace-file", "--version"):
         check(out.returncode == 0 and flag in out.stdout, f"--help lacks {flag}")
     out = subprocess.run([args.sim, "--version"], capture_output=True, text=True)
     check(out.returncode == 0 and out.stdout.startswith("abidance-sim "), "--version")
@@ -902,7 +962,8 @@ def main():
         for step in (lambda: check_model(args.sim), lambda: check_rest(args.sim),
                      lambda: check_control(args.sim), lambda: check_ping(args.sim),
                      lambda: check_faults(args.sim), lambda: check_slow_reader(args.sim),
-                     lambda: check_tls(args.sim, tmp),
+                     lambda: check_tls(args.sim, tmp), lambda: check_signals(args.sim),
+                     lambda: check_trace(args.sim, tmp),
                      lambda: check_replay(args.sim, args.data)):
             try:
                 step()
