@@ -100,10 +100,142 @@ static void copy_text(char *dst, size_t cap, const char *s, size_t len)
     dst[len] = '\0';
 }
 
-static int get_int(const json_t *obj, const char *pfx, const char *key, int64_t min, int64_t *out,
-                   struct ab_decode_err *err)
+/*
+ * An object's members, found in one pass over it. Binance's hot payloads
+ * (depthUpdate, trades, bookTicker, klines) read every member or nearly, and
+ * each json_object_get hashes its key again and walks a bucket: one pass of
+ * json_object_iter filling slots is cheaper. Single-character keys ("E",
+ * "s", "b", ...) index slot[] by character, the few long keys we read have a
+ * slot of their own, and any other key falls back to json_object_get.
+ * Measured on bench_decode: 221k json_object_get calls per pass removed,
+ * 1.3% fewer instructions in decode+apply (callgrind); the time gain is
+ * within the noise of the 2-core machine (0.82x -> 0.82-0.83x).
+ */
+enum {
+    /* One slot per single-character key a decoder reads. */
+    SLOT_A,
+    SLOT_a_LC,
+    SLOT_B,
+    SLOT_b_LC,
+    SLOT_c_LC,
+    SLOT_E,
+    SLOT_e_LC,
+    SLOT_f_LC,
+    SLOT_h_LC,
+    SLOT_i_LC,
+    SLOT_k_LC,
+    SLOT_L,
+    SLOT_l_LC,
+    SLOT_m_LC,
+    SLOT_n_LC,
+    SLOT_o_LC,
+    SLOT_p_LC,
+    SLOT_Q,
+    SLOT_q_LC,
+    SLOT_s_LC,
+    SLOT_T,
+    SLOT_t_LC,
+    SLOT_U,
+    SLOT_u_LC,
+    SLOT_V,
+    SLOT_v_LC,
+    SLOT_x_LC,
+    SLOT_STREAM,
+    SLOT_DATA,
+    SLOT_LAST_UPDATE_ID,
+    SLOT_BIDS,
+    SLOT_ASKS,
+    SLOT_ID,
+    SLOT_RESULT,
+    SLOT_CODE,
+    SLOT_MSG,
+    SLOT_METHOD,
+    SLOT_COUNT, /* at most 64: `present` is one bit per slot */
+};
+
+_Static_assert(SLOT_COUNT <= 64, "struct obj keeps one presence bit per slot");
+
+/* Slot + 1 of each single-character key we read, 0 for the others. */
+static const unsigned char char_slot[128] = {
+    ['A'] = SLOT_A + 1,    ['a'] = SLOT_a_LC + 1, ['B'] = SLOT_B + 1,    ['b'] = SLOT_b_LC + 1,
+    ['c'] = SLOT_c_LC + 1, ['E'] = SLOT_E + 1,    ['e'] = SLOT_e_LC + 1, ['f'] = SLOT_f_LC + 1,
+    ['h'] = SLOT_h_LC + 1, ['i'] = SLOT_i_LC + 1, ['k'] = SLOT_k_LC + 1, ['L'] = SLOT_L + 1,
+    ['l'] = SLOT_l_LC + 1, ['m'] = SLOT_m_LC + 1, ['n'] = SLOT_n_LC + 1, ['o'] = SLOT_o_LC + 1,
+    ['p'] = SLOT_p_LC + 1, ['Q'] = SLOT_Q + 1,    ['q'] = SLOT_q_LC + 1, ['s'] = SLOT_s_LC + 1,
+    ['T'] = SLOT_T + 1,    ['t'] = SLOT_t_LC + 1, ['U'] = SLOT_U + 1,    ['u'] = SLOT_u_LC + 1,
+    ['V'] = SLOT_V + 1,    ['v'] = SLOT_v_LC + 1, ['x'] = SLOT_x_LC + 1,
+};
+
+/*
+ * slot[i] is valid only when bit i of present is set: clearing 8 bytes per
+ * object instead of the whole array (a rep stos of 300 bytes cost as much
+ * as the lookups it replaced).
+ */
+struct obj {
+    const json_t *json; /* borrowed: the object itself */
+    uint64_t present;
+    const json_t *slot[SLOT_COUNT];
+};
+
+/* The slot of a key, or -1 when the key has none. */
+static inline int key_slot(const char *k)
 {
-    const json_t *v = json_object_get(obj, key);
+    unsigned char c = (unsigned char)k[0];
+    if (c != '\0' && k[1] == '\0')
+        return c < 128 ? char_slot[c] - 1 : -1;
+    switch (c) {
+    case 's':
+        return strcmp(k, "stream") == 0 ? SLOT_STREAM : -1;
+    case 'd':
+        return strcmp(k, "data") == 0 ? SLOT_DATA : -1;
+    case 'l':
+        return strcmp(k, "lastUpdateId") == 0 ? SLOT_LAST_UPDATE_ID : -1;
+    case 'b':
+        return strcmp(k, "bids") == 0 ? SLOT_BIDS : -1;
+    case 'a':
+        return strcmp(k, "asks") == 0 ? SLOT_ASKS : -1;
+    case 'i':
+        return strcmp(k, "id") == 0 ? SLOT_ID : -1;
+    case 'r':
+        return strcmp(k, "result") == 0 ? SLOT_RESULT : -1;
+    case 'c':
+        return strcmp(k, "code") == 0 ? SLOT_CODE : -1;
+    case 'm':
+        return strcmp(k, "msg") == 0 ? SLOT_MSG : strcmp(k, "method") == 0 ? SLOT_METHOD : -1;
+    default:
+        return -1;
+    }
+}
+
+/* Fills o from the JSON object j (borrowed; must outlive o). */
+static void obj_scan(const json_t *j, struct obj *o)
+{
+    o->json = j;
+    o->present = 0;
+    json_t *jm = (json_t *)j; /* the iterator API is not const-correct; nothing is modified */
+    for (void *it = json_object_iter(jm); it; it = json_object_iter_next(jm, it)) {
+        /* Keys hold no NUL: the parser rejects \u0000 without JSON_ALLOW_NUL. */
+        int slot = key_slot(json_object_iter_key(it));
+        if (slot >= 0) {
+            o->slot[slot] = json_object_iter_value(it);
+            o->present |= (uint64_t)1 << slot;
+        }
+    }
+}
+
+/* The member key of o, or NULL. With a literal key the slot is found at compile time. */
+static inline const json_t *member(const struct obj *o, const char *key)
+{
+    int slot = key_slot(key);
+    if (slot < 0)
+        return json_object_get(o->json, key);
+    return (o->present >> slot) & 1 ? o->slot[slot] : NULL;
+}
+
+static int get_int(const struct obj *obj, const char *pfx, const char *key, int64_t min,
+                   int64_t *out, struct ab_decode_err *err)
+{
+    const json_t *v = member(obj, key);
     if (!v)
         return fail(err, AB_EMISSING, "missing field %s%s", pfx, key);
     if (!json_is_integer(v))
@@ -116,10 +248,10 @@ static int get_int(const json_t *obj, const char *pfx, const char *key, int64_t 
     return 0;
 }
 
-static int get_bool(const json_t *obj, const char *pfx, const char *key, bool *out,
+static int get_bool(const struct obj *obj, const char *pfx, const char *key, bool *out,
                     struct ab_decode_err *err)
 {
-    const json_t *v = json_object_get(obj, key);
+    const json_t *v = member(obj, key);
     if (!v)
         return fail(err, AB_EMISSING, "missing field %s%s", pfx, key);
     if (!json_is_boolean(v))
@@ -173,10 +305,10 @@ static int dec_value(const json_t *v, const char *name, enum sign sign, struct a
     return rc ? fail(err, rc, "%s: %s", name, what) : 0;
 }
 
-static int get_dec(const json_t *obj, const char *pfx, const char *key, enum sign sign,
+static int get_dec(const struct obj *obj, const char *pfx, const char *key, enum sign sign,
                    struct ab_dec *out, struct ab_decode_err *err)
 {
-    const json_t *v = json_object_get(obj, key);
+    const json_t *v = member(obj, key);
     if (!v)
         return fail(err, AB_EMISSING, "missing field %s%s", pfx, key);
     const char *what;
@@ -185,10 +317,10 @@ static int get_dec(const json_t *obj, const char *pfx, const char *key, enum sig
 }
 
 /* Reads a symbol field (upper-case letters and digits) into out[AB_SYMBOL_MAX]. */
-static int get_symbol(const json_t *obj, const char *pfx, const char *key, char *out,
+static int get_symbol(const struct obj *obj, const char *pfx, const char *key, char *out,
                       struct ab_decode_err *err)
 {
-    const json_t *v = json_object_get(obj, key);
+    const json_t *v = member(obj, key);
     if (!v)
         return fail(err, AB_EMISSING, "missing field %s%s", pfx, key);
     if (!json_is_string(v))
@@ -244,13 +376,13 @@ static int check_stream_symbol(const char *stream, const char *symbol, struct ab
  * malloc'd array. Prices must be > 0; quantities >= 0, or > 0 when
  * positive_qty. order enforces strict sorting by price.
  */
-static int get_levels(const json_t *obj, const char *name, size_t cap, enum order order,
+static int get_levels(const struct obj *obj, const char *name, size_t cap, enum order order,
                       bool positive_qty, struct ab_level **out, size_t *n,
                       struct ab_decode_err *err)
 {
     *out = NULL;
     *n = 0;
-    const json_t *arr = json_object_get(obj, name);
+    const json_t *arr = member(obj, name);
     if (!arr)
         return fail(err, AB_EMISSING, "missing field %s", name);
     if (!json_is_array(arr))
@@ -309,7 +441,7 @@ out:
 }
 
 /* Bids and asks of a book with the snapshot rules: sorted, positive, uncrossed. */
-static int decode_book_sides(const json_t *obj, struct ab_book_snapshot *out,
+static int decode_book_sides(const struct obj *obj, struct ab_book_snapshot *out,
                              struct ab_decode_err *err)
 {
     int rc = get_levels(obj, "bids", AB_BINANCE_SNAPSHOT_LEVELS_MAX, DESCENDING, true, &out->bids,
@@ -331,22 +463,24 @@ out:
     return rc;
 }
 
-static int decode_kline(const json_t *d, const char *stream, struct ab_candle *c,
+static int decode_kline(const struct obj *d, const char *stream, struct ab_candle *c,
                         struct ab_decode_err *err)
 {
     int rc;
-    const json_t *k;
+    const json_t *kj;
+    struct obj kobj, *k = &kobj;
     if ((rc = get_int(d, "", "E", 0, &c->event_time, err)) ||
         (rc = get_symbol(d, "", "s", c->symbol, err)) ||
         (rc = check_stream_symbol(stream, c->symbol, err)))
         return rc;
-    k = json_object_get(d, "k");
-    if (!k)
+    kj = member(d, "k");
+    if (!kj)
         return fail(err, AB_EMISSING, "missing field k");
-    if (!json_is_object(k))
+    if (!json_is_object(kj))
         return fail(err, AB_ETYPE, "k: expected an object");
+    obj_scan(kj, k);
 
-    const json_t *ks = json_object_get(k, "s");
+    const json_t *ks = member(k, "s");
     if (!ks)
         return fail(err, AB_EMISSING, "missing field k.s");
     if (!json_is_string(ks))
@@ -355,7 +489,7 @@ static int decode_kline(const json_t *d, const char *stream, struct ab_candle *c
         memcmp(json_string_value(ks), c->symbol, json_string_length(ks)) != 0)
         return fail(err, AB_EVALIDATE, "k.s: does not match s (%s)", c->symbol);
 
-    const json_t *ki = json_object_get(k, "i");
+    const json_t *ki = member(k, "i");
     if (!ki)
         return fail(err, AB_EMISSING, "missing field k.i");
     if (!json_is_string(ki))
@@ -387,7 +521,7 @@ static int decode_kline(const json_t *d, const char *stream, struct ab_candle *c
     return 0;
 }
 
-static int decode_depth_update(const json_t *d, const char *stream, struct ab_book_delta *b,
+static int decode_depth_update(const struct obj *d, const char *stream, struct ab_book_delta *b,
                                struct ab_decode_err *err)
 {
     int rc;
@@ -413,7 +547,7 @@ static int decode_depth_update(const json_t *d, const char *stream, struct ab_bo
     return rc;
 }
 
-static int decode_partial(const json_t *d, const char *stream, struct ab_book_snapshot *s,
+static int decode_partial(const struct obj *d, const char *stream, struct ab_book_snapshot *s,
                           struct ab_decode_err *err)
 {
     int64_t id;
@@ -437,8 +571,8 @@ static int decode_partial(const json_t *d, const char *stream, struct ab_book_sn
     return decode_book_sides(d, s, err);
 }
 
-static int decode_book_ticker(const json_t *d, const char *stream, struct ab_binance_book_ticker *t,
-                              struct ab_decode_err *err)
+static int decode_book_ticker(const struct obj *d, const char *stream,
+                              struct ab_binance_book_ticker *t, struct ab_decode_err *err)
 {
     int rc;
     int64_t u;
@@ -453,8 +587,8 @@ static int decode_book_ticker(const json_t *d, const char *stream, struct ab_bin
     return 0;
 }
 
-static int decode_trade(const json_t *d, const char *stream, bool agg, struct ab_binance_trade *t,
-                        struct ab_decode_err *err)
+static int decode_trade(const struct obj *d, const char *stream, bool agg,
+                        struct ab_binance_trade *t, struct ab_decode_err *err)
 {
     int rc;
     if ((rc = get_int(d, "", "E", 0, &t->event_time, err)) ||
@@ -478,9 +612,9 @@ static int decode_trade(const json_t *d, const char *stream, bool agg, struct ab
     return 0;
 }
 
-static int get_req_id(const json_t *d, struct ab_binance_req_id *id, struct ab_decode_err *err)
+static int get_req_id(const struct obj *d, struct ab_binance_req_id *id, struct ab_decode_err *err)
 {
-    const json_t *v = json_object_get(d, "id");
+    const json_t *v = member(d, "id");
     id->kind = AB_BINANCE_ID_NONE;
     if (!v || json_is_null(v))
         return 0;
@@ -500,12 +634,13 @@ static int get_req_id(const json_t *d, struct ab_binance_req_id *id, struct ab_d
     return fail(err, AB_ETYPE, "id: expected an integer, a string or null");
 }
 
-static int decode_result(const json_t *d, struct ab_binance_result *r, struct ab_decode_err *err)
+static int decode_result(const struct obj *d, struct ab_binance_result *r,
+                         struct ab_decode_err *err)
 {
     int rc = get_req_id(d, &r->id, err);
     if (rc)
         return rc;
-    const json_t *v = json_object_get(d, "result");
+    const json_t *v = member(d, "result");
     if (!v)
         return fail(err, AB_EMISSING, "missing field result");
     if (json_is_null(v)) {
@@ -531,14 +666,14 @@ static int decode_result(const json_t *d, struct ab_binance_result *r, struct ab
     return 0;
 }
 
-static int decode_ws_error(const json_t *d, struct ab_binance_ws_error *e,
+static int decode_ws_error(const struct obj *d, struct ab_binance_ws_error *e,
                            struct ab_decode_err *err)
 {
     int rc;
     if ((rc = get_req_id(d, &e->id, err)) ||
         (rc = get_int(d, "", "code", INT64_MIN, &e->code, err)))
         return rc;
-    const json_t *m = json_object_get(d, "msg");
+    const json_t *m = member(d, "msg");
     if (!m)
         return fail(err, AB_EMISSING, "missing field msg");
     if (!json_is_string(m))
@@ -561,9 +696,10 @@ static enum ab_binance_kind stream_hint(const char *stream)
     return AB_BINANCE_IGNORED;
 }
 
-static int decode_payload(const json_t *d, struct ab_binance_msg *out, struct ab_decode_err *err)
+static int decode_payload(const struct obj *d, struct ab_binance_msg *out,
+                          struct ab_decode_err *err)
 {
-    const json_t *e = json_object_get(d, "e");
+    const json_t *e = member(d, "e");
     if (e) {
         if (!json_is_string(e))
             return fail(err, AB_ETYPE, "e: expected a string");
@@ -593,24 +729,24 @@ static int decode_payload(const json_t *d, struct ab_binance_msg *out, struct ab
         return 0;
     }
     /* A client request (as the simulator reads them) is not a message for us. */
-    if (json_object_get(d, "method")) {
+    if (member(d, "method")) {
         out->kind = AB_BINANCE_IGNORED;
         return 0;
     }
-    if (json_object_get(d, "result") || (json_object_get(d, "id") && !json_object_get(d, "code"))) {
+    if (member(d, "result") || (member(d, "id") && !member(d, "code"))) {
         out->kind = AB_BINANCE_RESULT;
         return decode_result(d, &out->result, err);
     }
-    if (json_object_get(d, "code")) {
+    if (member(d, "code")) {
         out->kind = AB_BINANCE_WS_ERROR;
         return decode_ws_error(d, &out->ws_error, err);
     }
     enum ab_binance_kind hint = stream_hint(out->stream);
-    if (hint == AB_BINANCE_BOOK_TICKER || json_object_get(d, "u")) {
+    if (hint == AB_BINANCE_BOOK_TICKER || member(d, "u")) {
         out->kind = AB_BINANCE_BOOK_TICKER;
         return decode_book_ticker(d, out->stream, &out->book_ticker, err);
     }
-    if (hint == AB_BINANCE_PARTIAL_DEPTH || json_object_get(d, "lastUpdateId")) {
+    if (hint == AB_BINANCE_PARTIAL_DEPTH || member(d, "lastUpdateId")) {
         out->kind = AB_BINANCE_PARTIAL_DEPTH;
         return decode_partial(d, out->stream, &out->partial, err);
     }
@@ -626,13 +762,14 @@ int ab_binance_decode_stream(const char *buf, size_t len, struct ab_binance_msg 
     json_t *root = parse(buf, len, AB_BINANCE_FRAME_MAX, err, &rc);
     if (!root)
         return rc;
-    const json_t *d = root;
+    struct obj d;
     if (!json_is_object(root)) {
         rc = fail(err, AB_EJSON, "top level: expected an object");
         goto out;
     }
-    const json_t *st = json_object_get(root, "stream");
-    const json_t *data = json_object_get(root, "data");
+    obj_scan(root, &d);
+    const json_t *st = member(&d, "stream");
+    const json_t *data = member(&d, "data");
     if (st || data) {
         if (!st) {
             rc = fail(err, AB_EMISSING, "missing field stream");
@@ -656,9 +793,9 @@ int ab_binance_decode_stream(const char *buf, size_t len, struct ab_binance_msg 
             goto out;
         }
         memcpy(out->stream, json_string_value(st), json_string_length(st) + 1);
-        d = data;
+        obj_scan(data, &d);
     }
-    rc = decode_payload(d, out, err);
+    rc = decode_payload(&d, out, err);
 out:
     json_decref(root);
     if (rc) {
@@ -696,11 +833,13 @@ int ab_binance_decode_depth(const char *buf, size_t len, const char *symbol,
         goto out;
     }
     int64_t id;
-    if ((rc = get_int(root, "", "lastUpdateId", 0, &id, err)))
+    struct obj o;
+    obj_scan(root, &o);
+    if ((rc = get_int(&o, "", "lastUpdateId", 0, &id, err)))
         goto out;
     memcpy(out->symbol, symbol, sl + 1);
     out->last_update_id = (uint64_t)id;
-    rc = decode_book_sides(root, out, err);
+    rc = decode_book_sides(&o, out, err);
 out:
     json_decref(root);
     if (rc) {
@@ -842,17 +981,19 @@ int ab_binance_decode_error(const char *buf, size_t len, int *code, char *msg, s
         return rc;
     int64_t c;
     const json_t *m;
+    struct obj o;
     if (!json_is_object(root)) {
         rc = fail(err, AB_EJSON, "top level: expected an object");
         goto out;
     }
-    if ((rc = get_int(root, "", "code", INT64_MIN, &c, err)))
+    obj_scan(root, &o);
+    if ((rc = get_int(&o, "", "code", INT64_MIN, &c, err)))
         goto out;
     if (c < INT32_MIN || c > INT32_MAX) {
         rc = fail(err, AB_ERANGE, "code: %lld out of range", (long long)c);
         goto out;
     }
-    m = json_object_get(root, "msg");
+    m = member(&o, "msg");
     if (!m) {
         rc = fail(err, AB_EMISSING, "missing field msg");
         goto out;
@@ -879,10 +1020,13 @@ int ab_binance_decode_server_time(const char *buf, size_t len, int64_t *ms,
     json_t *root = parse(buf, len, AB_BINANCE_BODY_MAX, err, &rc);
     if (!root)
         return rc;
-    if (!json_is_object(root))
+    struct obj o;
+    if (!json_is_object(root)) {
         rc = fail(err, AB_EJSON, "top level: expected an object");
-    else
-        rc = get_int(root, "", "serverTime", 0, ms, err);
+    } else {
+        obj_scan(root, &o);
+        rc = get_int(&o, "", "serverTime", 0, ms, err);
+    }
     json_decref(root);
     if (rc)
         return rc;
@@ -980,11 +1124,13 @@ int ab_binance_decode_exchange_info(const char *buf, size_t len,
         return rc;
     const json_t *syms;
     size_t count;
+    struct obj ro;
     if (!json_is_object(root)) {
         rc = fail(err, AB_EJSON, "top level: expected an object");
         goto out;
     }
-    if ((rc = get_int(root, "", "serverTime", 0, &out->server_time, err)))
+    obj_scan(root, &ro);
+    if ((rc = get_int(&ro, "", "serverTime", 0, &out->server_time, err)))
         goto out;
     syms = json_object_get(root, "symbols");
     if (!syms) {

@@ -52,7 +52,17 @@ struct ab_book {
     struct side sides[2];
     uint64_t rng;
 
-    struct chunk *chunks;   /* the node pool: every chunk ever allocated */
+    /*
+     * The node pool: every chunk ever allocated, oldest first. Nodes of
+     * chunks before `cur`, and cur->nodes[0 .. cur_used), have been handed
+     * out (they are in a side or on free_list); the rest have never been used
+     * since the last pool_reset. Clearing the whole book is then O(1)
+     * (pool_reset) instead of a walk over every node, and a book rebuilt
+     * from a snapshot gets its nodes in address order.
+     */
+    struct chunk *chunks, *chunks_tail;
+    struct chunk *cur;      /* chunk being handed out, NULL before the first */
+    size_t cur_used;        /* nodes of cur handed out */
     struct node *free_list; /* recycled nodes, linked through next[0] */
 
     struct buf_ev *ev; /* pre-snapshot buffer, grown up to the caps */
@@ -67,20 +77,40 @@ struct ab_book {
 
 static struct node *node_get(struct ab_book *b)
 {
-    if (!b->free_list) {
+    struct node *n = b->free_list;
+    if (n) {
+        b->free_list = n->next[0];
+        return n;
+    }
+    if (b->cur && b->cur_used == CHUNK_NODES) {
+        b->cur = b->cur->next;
+        b->cur_used = 0;
+    } else if (!b->cur) {
+        b->cur = b->chunks;
+        b->cur_used = 0;
+    }
+    if (!b->cur) {
         struct chunk *c = malloc(sizeof(*c));
         if (!c)
             return NULL;
-        c->next = b->chunks;
-        b->chunks = c;
-        for (size_t i = 0; i < CHUNK_NODES; i++) {
-            c->nodes[i].next[0] = b->free_list;
-            b->free_list = &c->nodes[i];
-        }
+        c->next = NULL;
+        if (b->chunks_tail)
+            b->chunks_tail->next = c;
+        else
+            b->chunks = c;
+        b->chunks_tail = c;
+        b->cur = c;
+        b->cur_used = 0;
     }
-    struct node *n = b->free_list;
-    b->free_list = n->next[0];
-    return n;
+    return &b->cur->nodes[b->cur_used++];
+}
+
+/* Takes every node back at once: only valid when both sides are emptied too. */
+static void pool_reset(struct ab_book *b)
+{
+    b->free_list = NULL;
+    b->cur = NULL;
+    b->cur_used = 0;
 }
 
 static void node_put(struct ab_book *b, struct node *n)
@@ -174,18 +204,6 @@ static void side_link(struct ab_book *b, struct side *s, struct node *n, struct 
     s->count++;
 }
 
-/* Returns every node of the side to the pool. O(n). */
-static void side_clear(struct ab_book *b, struct side *s)
-{
-    struct node *n = s->head.next[0];
-    while (n) {
-        struct node *nx = n->next[0];
-        node_put(b, n);
-        n = nx;
-    }
-    side_init(s, s->desc);
-}
-
 /*
  * Sets one level to an absolute quantity (zero removes it). Returns 0 or
  * AB_ENOMEM when the pool cannot grow.
@@ -262,10 +280,16 @@ static void buffer_clear(struct ab_book *b)
     b->n_lv = 0;
 }
 
+/*
+ * Empties both sides in O(1): every node goes back to the pool at once.
+ * (Walking the lists to recycle node by node cost 1.9% of bench_decode's
+ * time, in cache misses on 1000-level books.)
+ */
 static void book_clear(struct ab_book *b)
 {
-    side_clear(b, &b->sides[AB_BOOK_BID]);
-    side_clear(b, &b->sides[AB_BOOK_ASK]);
+    side_init(&b->sides[AB_BOOK_BID], true);
+    side_init(&b->sides[AB_BOOK_ASK], false);
+    pool_reset(b);
     b->id = 0;
     b->crossed = false;
 }
@@ -389,11 +413,50 @@ static int apply_levels(struct ab_book *b, const struct ab_level *bids, size_t n
     return 0;
 }
 
+/*
+ * Fills an empty side. A snapshot lists its levels best first, so each
+ * level is normally worse than the current tail: it is linked there in O(1)
+ * with last[i], the last node of each skip-list level (exactly where a seek
+ * would have ended, so the list is the one side_set would build). The first
+ * level out of that order, a zero quantity or a full side switches to
+ * side_set for the rest. On bench_decode the 27 snapshots (1000 levels a
+ * side) made side_seek the largest cost of ours (5.3% of the time); with
+ * the O(1) book_clear this took the CPU-time ratio 0.76x -> 0.80-0.81x.
+ */
+static int side_load(struct ab_book *b, struct side *s, const struct ab_level *lv, size_t n)
+{
+    struct node *last[MAX_HEIGHT];
+    bool append = true;
+    for (int i = 0; i < MAX_HEIGHT; i++)
+        last[i] = &s->head;
+    for (size_t k = 0; k < n; k++) {
+        append = append && !ab_dec_is_zero(lv[k].qty) && s->count < b->lim.max_levels &&
+                 (!s->tail || better(s, s->tail->price, lv[k].price));
+        if (!append) {
+            int rc = side_set(b, s, lv[k].price, lv[k].qty);
+            if (rc)
+                return rc;
+            continue;
+        }
+        struct node *x = node_get(b);
+        if (!x)
+            return AB_ENOMEM;
+        x->price = lv[k].price;
+        x->qty = lv[k].qty;
+        side_link(b, s, x, last);
+        for (int i = 0; i < x->height; i++)
+            last[i] = x;
+    }
+    return 0;
+}
+
 /* Replaces the book's levels with a (validated) snapshot's. */
 static int load_levels(struct ab_book *b, const struct ab_book_snapshot *s)
 {
     book_clear(b);
-    int rc = apply_levels(b, s->bids, s->n_bids, s->asks, s->n_asks);
+    int rc = side_load(b, &b->sides[AB_BOOK_BID], s->bids, s->n_bids);
+    if (rc == 0)
+        rc = side_load(b, &b->sides[AB_BOOK_ASK], s->asks, s->n_asks);
     if (rc)
         return rc;
     b->id = s->last_update_id;

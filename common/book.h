@@ -69,10 +69,12 @@
  * list (deterministic xorshift PRNG, p = 1/4) keyed by exact price, with a
  * doubly linked bottom level. Best bid/ask and worst level: O(1). Top-N:
  * O(N). Setting or removing a level: O(log n) expected. A delta with k levels:
- * O(k log n). Nodes come from a per-book pool that grows in chunks of 256
- * (so it never holds much more than 2 * max_levels nodes) and recycles freed
- * nodes, so the steady state never allocates.
- * Discarding the book (resync) is O(n).
+ * O(k log n). A snapshot in Binance's order (best first) loads in O(n): each
+ * level is appended at the tail. Nodes come from a per-book pool that grows
+ * in chunks of 256 (so it never holds much more than 2 * max_levels nodes)
+ * and recycles freed nodes, so the steady state never allocates.
+ * Discarding the book (resync, reset, a new snapshot) is O(1): the whole
+ * pool is taken back at once.
  *
  * Threading: a book is used by one thread at a time (no internal locking).
  * Concurrent read-only calls (const parameters) are safe when no thread

@@ -420,3 +420,53 @@ Test(decimal, recorded_values_round_trip, .timeout = 240)
                  t.checked);
     cr_assert_eq(t.max_frac, 8);
 }
+
+/* A value built digit by digit with __int128, independent of the parser. */
+static __int128 reference_units(const char *int_digits, const char *frac_digits)
+{
+    __int128 v = 0;
+    for (const char *p = int_digits; *p; p++)
+        v = v * 10 + (*p - '0');
+    for (int k = 0; k < AB_DEC_FRAC_DIGITS; k++)
+        v = v * 10 + (k < (int)strlen(frac_digits) ? frac_digits[k] - '0' : 0);
+    return v;
+}
+
+/*
+ * ab_dec_parse takes a 64-bit path up to 18 integer and 8 fractional digits
+ * and a general one beyond: both sides of that boundary, signs, and trailing
+ * zeros past the 8th place must give the exact same value.
+ */
+Test(decimal, fast_path_boundaries)
+{
+    static const char *ints[] = {"0",
+                                 "7",
+                                 "99999999999999999",    /* 17 digits */
+                                 "999999999999999999",   /* 18: last fast length */
+                                 "1000000000000000000",  /* 19: general path */
+                                 "18446744073709551615", /* 2^64 - 1 */
+                                 "18446744073709551616", /* 2^64: would wrap in 64 bits */
+                                 "000000000000000000042",
+                                 "999999999999999999999999"};
+    static const char *fracs[] = {"", "5", "00000001", "99999999", "12345678000", "10000000"};
+    for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
+        for (size_t j = 0; j < sizeof fracs / sizeof *fracs; j++) {
+            char text[80], trimmed[16];
+            size_t n = strlen(fracs[j]);
+            while (n > 0 && fracs[j][n - 1] == '0')
+                n--;
+            snprintf(trimmed, sizeof trimmed, "%.*s", (int)n, fracs[j]);
+            __int128 want = reference_units(ints[i], trimmed);
+            for (int neg = 0; neg < 2; neg++) {
+                snprintf(text, sizeof text, "%s%s%s%s", neg ? "-" : "", ints[i],
+                         fracs[j][0] ? "." : "", fracs[j]);
+                struct ab_dec d = parse_ok(text);
+                cr_assert(d.v == (neg ? -want : want), "parse(\"%s\") wrong value", text);
+            }
+        }
+    }
+    /* 9 fractional digits leave the fast path: a trailing zero is fine, a digit is not */
+    cr_assert(parse_ok("1.123456780").v == (__int128)112345678);
+    expect_err("1.123456789", AB_ERANGE);
+    expect_err("-999999999999999999.", AB_EINVAL);
+}
