@@ -259,17 +259,18 @@ static int run_ws(char **argv)
     cpu1 = bench_cpu();
     {
         double frames = (double)(s1.messages_sent - s0.messages_sent);
+        double writes = (double)(s1.writes - s0.writes);
         double cpu = cpu1 - cpu0;
 
         printf("fan-out: %ld subscribers x %ld msg/s for %ld s: %.0f frames in %.2f s, server"
-               " CPU %.2f s (%.0f%% of one core); handoff_dropped=%llu closes_slow=%llu"
-               " closes_overloaded=%llu\n",
-               subs, rate, secs, frames, t1 - t0, cpu, 100 * cpu / (t1 - t0),
-               (unsigned long long)s1.handoff_dropped, (unsigned long long)s1.closes_slow,
-               (unsigned long long)s1.closes_overloaded);
+               " CPU %.2f s (%.0f%% of one core, %.2f us per frame); %.0f writes (%.2f frames"
+               " per write); handoff_dropped=%llu closes_slow=%llu closes_overloaded=%llu\n",
+               subs, rate, secs, frames, t1 - t0, cpu, 100 * cpu / (t1 - t0), 1e6 * cpu / frames,
+               writes, writes > 0 ? frames / writes : 0.0, (unsigned long long)s1.handoff_dropped,
+               (unsigned long long)s1.closes_slow, (unsigned long long)s1.closes_overloaded);
         bench_result("id=ws_fanout value=%.0f unit=frames/s/core frames=%.0f cpu_s=%.3f"
-                     " wall_s=%.3f",
-                     frames / cpu, frames, cpu, t1 - t0);
+                     " wall_s=%.3f writes=%.0f",
+                     frames / cpu, frames, cpu, t1 - t0, writes);
     }
     /* Wait for the clients to leave (they check delivery first). */
     t0 = bench_now();

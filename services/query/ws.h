@@ -11,8 +11,11 @@
  * live_apply_* calls serialize each update to JSON ONCE, into a refcounted
  * buffer with LWS_PRE headroom, and hand it to the server thread through a
  * bounded, locked queue plus lws_cancel_service(). The server thread fans a
- * reference out to every subscriber's queue and writes one frame per
- * WRITEABLE callback. Snapshots are read from live on the server thread
+ * reference out to every subscriber's queue, then writes each of those
+ * connections at once (not waiting for a WRITEABLE callback) unless lws
+ * still holds unsent bytes for it; queued frames of one connection go out
+ * coalesced, up to 16 KiB per send(). A connection whose socket is full
+ * waits for WRITEABLE. Snapshots are read from live on the server thread
  * (short copies under live's locks, never across I/O); version numbers
  * (series seq, book generation and update ids) make each subscriber see a
  * snapshot followed by exactly the updates after it.
@@ -127,6 +130,7 @@ struct ws_stats {
     uint64_t subscriptions;        /* (connection, channel) pairs now */
     uint64_t messages_sent;        /* frames written to clients */
     uint64_t bytes_sent;           /* payload bytes written */
+    uint64_t writes;               /* writes (send() calls) carrying them: frames are coalesced */
     uint64_t published;            /* updates handed to the server thread */
     uint64_t handoff_dropped;      /* updates lost because the hand-off queue was full */
     uint64_t book_resnapshots;     /* book channels re-snapshotted after a queue overflow */

@@ -907,6 +907,68 @@ Test(ws, slow_candle_reader_is_closed_with_4008, .init = NULL, .fini = stop, .ti
     cli_close(&f.c);
 }
 
+static void deep_queues(struct ws_config *cfg)
+{
+    cfg->queue_frames = 20000;
+    cfg->queue_bytes = 256u * 1024 * 1024;
+}
+
+/*
+ * A reader that stops reading while thousands of updates go out: once its
+ * socket is full the frames wait in its queue, and when it reads again they
+ * are written several per send() (ws.c, flush). Every frame still arrives,
+ * whole and in order, and the writes are fewer than the frames.
+ */
+Test(ws, a_reader_behind_gets_every_frame_in_order_coalesced, .init = NULL, .fini = stop,
+     .timeout = 120)
+{
+    start_with(deep_queues);
+    book_snapshot(1000);
+    struct cli c;
+    cr_assert_eq(cli_connect(&c, port, "/v1/stream", 4096), 0);
+    subscribe(&c, "\"book:BTCUSDT\",\"candles:BTCUSDT:1m\"", 2);
+    struct ws_stats s0 = stats();
+    const int N = 3000; /* ~2.5 KB per pair: beyond what the sockets hold (tcp_wmem max 4 MB) */
+    for (int i = 1; i <= N; i++) {
+        book_delta(1000 + (uint64_t)i, 1000 + (uint64_t)i, 40);
+        struct ab_candle k = candle(T0, i, false);
+        cr_assert_eq(live_apply_candle(lv, &k, NULL), 0);
+    }
+    uint64_t last = 1000;
+    int deltas = 0, candles = 0;
+    while (deltas < N || candles < N) {
+        json_t *j = recv_json(&c, 10000);
+        cr_assert_not_null(j, "stuck after %d deltas and %d candles (close code %d)", deltas,
+                           candles, c.close_code);
+        const char *type = jstr(j, "type");
+        if (strcmp(type, "book_delta") == 0) {
+            cr_assert_eq(jint(j, "prev_update_id"), last, "delta %d continues the last", deltas);
+            last = jint(j, "last_update_id");
+            deltas++;
+        } else {
+            cr_assert_str_eq(type, "candle", "only updates, no fresh snapshot");
+            cr_assert_eq(jint(j, "num_trades"), (uint64_t)candles + 1);
+            candles++;
+        }
+        json_decref(j);
+    }
+    cr_assert_eq(last, 1000 + (uint64_t)N);
+    struct ws_stats s1 = stats();
+    cr_assert_eq(s1.book_resnapshots, 0);
+    cr_assert_eq(s1.closes_slow, 0);
+    uint64_t frames = s1.messages_sent - s0.messages_sent;
+    uint64_t writes = s1.writes - s0.writes;
+    cr_assert_eq(frames, 2 * (uint64_t)N);
+    cr_assert_lt(writes + 1000, frames, "%llu frames in %llu writes: coalesced",
+                 (unsigned long long)frames, (unsigned long long)writes);
+    /* and it is live again: a request is answered right away */
+    send_text(&c, "{\"op\":\"ping\",\"id\":7}");
+    json_t *j = expect(&c, "pong");
+    cr_assert_eq(jint(j, "id"), 7);
+    json_decref(j);
+    cli_close(&c);
+}
+
 static void tiny_handoff(struct ws_config *cfg)
 {
     cfg->handoff_frames = 2;
@@ -1040,11 +1102,12 @@ Test(ws, config_is_checked)
 
 Test(ws, stats_render_prometheus)
 {
-    struct ws_stats st = {.connections = 3, .closes_slow = 2, .book_resnapshots = 5};
+    struct ws_stats st = {.connections = 3, .closes_slow = 2, .book_resnapshots = 5, .writes = 6};
     char buf[8192] = "";
     int n = ws_stats_render(&st, buf, sizeof(buf));
     cr_assert_gt(n, 0);
     cr_assert_not_null(strstr(buf, "abidance_ws_connections 3\n"));
+    cr_assert_not_null(strstr(buf, "abidance_ws_writes_total 6\n"));
     cr_assert_not_null(strstr(buf, "abidance_ws_closes_total{reason=\"slow_consumer\"} 2\n"));
     cr_assert_not_null(strstr(buf, "abidance_ws_overflows_total{kind=\"book_resnapshot\"} 5\n"));
     struct ws_stats lim = {.closes_policy = 4, .refused_unauthorized = 7, .rate_limited = 9};
