@@ -14,14 +14,16 @@
 #include "services/sim/rest.h"
 #include "services/sim/sbuf.h"
 
-#define MSG_MAX          (1u << 20)    /* one stream message (hard cap) */
-#define RX_MAX           (64u * 1024u) /* one incoming control message (hard cap) */
-#define ARGS_MAX         8192          /* URL query bytes kept for a REST request */
-#define HTTP_CHUNK       16384         /* body bytes written per WRITEABLE */
-#define REPLAY_BATCH     2000          /* replay records handled per tick at most */
-#define PING_PAYLOAD_MAX 24
-#define TRACE_BUF        (4u << 20) /* stdio buffer of the send trace */
-#define TRACE_FLUSH_MS   1000       /* the tick flushes the trace this often */
+#define MSG_MAX           (1u << 20)    /* one stream message (hard cap) */
+#define RX_MAX            (64u * 1024u) /* one incoming control message (hard cap) */
+#define ARGS_MAX          8192          /* URL query bytes kept for a REST request */
+#define HTTP_CHUNK        16384         /* body bytes written per WRITEABLE */
+#define REPLAY_BATCH      2000          /* replay records handled per tick at most */
+#define PING_PAYLOAD_MAX  24
+#define TRACE_BUF         (4u << 20) /* stdio buffer of the send trace */
+#define TRACE_FLUSH_MS    1000       /* the tick flushes the trace this often */
+#define ADVANCE_CHUNK_MS  1000       /* sim time per market_advance call in a tick */
+#define ADVANCE_BUDGET_MS 50         /* real time one tick spends catching up at most */
 
 /* ---- shared messages --------------------------------------------------- */
 
@@ -132,6 +134,7 @@ struct server {
     FILE *trace;           /* owned: cfg.trace_file opened, or NULL */
     char *trace_buf;       /* owned: its TRACE_BUF stdio buffer */
     int64_t trace_flushed; /* mono ms of the last flush */
+    int64_t lag_logged;    /* mono ms of the last "falling behind" warning */
 };
 
 static int64_t mono_ms(void)
@@ -369,7 +372,26 @@ static void tick(lws_sorted_usec_list_t *sul)
     struct server *s = lws_container_of(sul, struct server, sul);
     int64_t now = mono_ms();
     if (s->cfg.market && !s->err) {
-        int rc = market_advance(s->cfg.market, sim_now(s), on_market_event, s);
+        /* Catch up with sim time in chunks and give the event loop back
+         * after ADVANCE_BUDGET_MS: on a machine too slow for the speed
+         * asked (--speed 600 under valgrind, thousands of symbols), sim
+         * time slips behind instead of the server never answering. The
+         * events do not depend on the slicing (market.h). */
+        struct market *m = s->cfg.market;
+        int64_t goal = sim_now(s);
+        int rc = 0;
+        while (rc == 0 && market_time(m) + MARKET_STEP_MS <= goal) {
+            int64_t to = market_time(m) + ADVANCE_CHUNK_MS;
+            rc = market_advance(m, to < goal ? to : goal, on_market_event, s);
+            if (rc == 0 && mono_ms() - now >= ADVANCE_BUDGET_MS) {
+                if (now - s->lag_logged >= 10000) {
+                    ab_log(AB_LOG_WARN, "sim", "falling behind sim time lag_ms=%lld",
+                           (long long)(goal - market_time(m)));
+                    s->lag_logged = now;
+                }
+                break;
+            }
+        }
         if (rc != 0) {
             ab_log(AB_LOG_ERROR, "sim", "market stopped: %s", ab_err_str(rc));
             s->err = rc;
