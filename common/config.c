@@ -11,6 +11,9 @@
 
 enum source { SRC_DEFAULT, SRC_ENV, SRC_FLAG };
 
+const char *const ab_config_log_formats[] = {"text", "json", NULL};
+const char *const ab_config_log_levels[] = {"debug", "info", "warn", "error", NULL};
+
 static const char *const source_name[] = {"the default", "the environment", "the command line"};
 
 static void say(char *why, size_t why_len, const char *fmt, ...)

@@ -92,6 +92,30 @@ struct ab_config_opt {
     bool secret;                /* never echo the value (errors, ab_config_print) */
 };
 
+/*
+ * The logging options every service has, --log-format / ABIDANCE_LOG_FORMAT
+ * (text, json: enum ab_log_format order) and --log-level / ABIDANCE_LOG_LEVEL
+ * (debug, info, warn, error: enum ab_log_level order), as two table entries
+ * for int fields at the given offsets:
+ *
+ *     AB_CONFIG_LOG_OPTIONS(F(log_format), F(log_level)),
+ */
+extern const char *const ab_config_log_formats[];
+extern const char *const ab_config_log_levels[];
+#define AB_CONFIG_LOG_OPTIONS(format_offset, level_offset)                               \
+    {.flag = "log-format",                                                               \
+     .env = "ABIDANCE_LOG_FORMAT",                                                       \
+     .def = "text",                                                                      \
+     .help = "log line format on stderr",                                                \
+     .type = AB_CONFIG_ENUM,                                                             \
+     .offset = (format_offset),                                                          \
+     .choices = ab_config_log_formats},                                                  \
+    {                                                                                    \
+        .flag = "log-level", .env = "ABIDANCE_LOG_LEVEL", .def = "info",                 \
+        .help = "lowest level logged", .type = AB_CONFIG_ENUM, .offset = (level_offset), \
+        .choices = ab_config_log_levels                                                  \
+    }
+
 struct ab_config_spec {
     const char *prog;    /* "abidance-query" */
     const char *version; /* printed by --version */

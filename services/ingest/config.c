@@ -11,8 +11,6 @@
 #endif
 
 static const char *const depth_speeds[] = {"100ms", "1000ms", NULL};
-static const char *const log_formats[] = {"text", "json", NULL};
-static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 
 #define F(field) offsetof(struct ingest_config, field)
 #define HOUR_MS  3600000LL
@@ -137,20 +135,7 @@ static const struct ab_config_opt ingest_opts[] = {
      .help = "do not open the health port",
      .type = AB_CONFIG_BOOL,
      .offset = F(no_health)},
-    {.flag = "log-format",
-     .env = "ABIDANCE_LOG_FORMAT",
-     .def = "text",
-     .help = "log line format on stderr",
-     .type = AB_CONFIG_ENUM,
-     .offset = F(log_format),
-     .choices = log_formats},
-    {.flag = "log-level",
-     .env = "ABIDANCE_LOG_LEVEL",
-     .def = "info",
-     .help = "lowest level logged",
-     .type = AB_CONFIG_ENUM,
-     .offset = F(log_level),
-     .choices = log_levels},
+    AB_CONFIG_LOG_OPTIONS(F(log_format), F(log_level)),
     {.flag = "depth-limit",
      .env = "ABIDANCE_DEPTH_LIMIT",
      .def = "1000",

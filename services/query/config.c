@@ -11,9 +11,6 @@
 #define ABIDANCE_VERSION "0.0.0"
 #endif
 
-static const char *const log_formats[] = {"text", "json", NULL};
-static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
-
 #define F(field) offsetof(struct query_config, field)
 
 static const struct ab_config_opt query_opts[] = {
@@ -67,20 +64,7 @@ static const struct ab_config_opt query_opts[] = {
      .help = "tracked candle intervals",
      .type = AB_CONFIG_INTERVALS,
      .offset = F(intervals)},
-    {.flag = "log-format",
-     .env = "ABIDANCE_LOG_FORMAT",
-     .def = "text",
-     .help = "log line format on stderr",
-     .type = AB_CONFIG_ENUM,
-     .offset = F(log_format),
-     .choices = log_formats},
-    {.flag = "log-level",
-     .env = "ABIDANCE_LOG_LEVEL",
-     .def = "info",
-     .help = "lowest level logged",
-     .type = AB_CONFIG_ENUM,
-     .offset = F(log_level),
-     .choices = log_levels},
+    AB_CONFIG_LOG_OPTIONS(F(log_format), F(log_level)),
     {.flag = "http-threads",
      .env = "ABIDANCE_HTTP_THREADS",
      .def = "4",
