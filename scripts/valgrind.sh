@@ -23,7 +23,8 @@
 #   ABIDANCE_VG_BUILD       build directory (default build/valgrind)
 #   ABIDANCE_VG_JOBS        ctest -j (default 2)
 #   ABIDANCE_TEST_TIME_SCALE  factor for the CTest TIMEOUTs (default 10);
-#                           exported, so harnesses may scale their own waits
+#                           exported: the Python drivers scale their waits,
+#                           deadlines and timeouts by it
 #   ABIDANCE_VG_NO_BUILD=1  reuse the build as it is (no configure/build)
 set -euo pipefail
 
@@ -33,6 +34,10 @@ jobs=${ABIDANCE_VG_JOBS:-2}
 scale=${ABIDANCE_TEST_TIME_SCALE:-10}
 supp=$root/tests/valgrind.supp
 export ABIDANCE_TEST_TIME_SCALE=$scale
+# Tells the tests that every abidance process is valgrind running the real
+# binary: /proc/<pid> (cmdline, environ, RSS) shows valgrind's, not the
+# program's (docs/valgrind.md, "What changes under valgrind").
+export ABIDANCE_UNDER_VALGRIND=1
 
 command -v valgrind >/dev/null || {
     echo "valgrind: not installed (scripts/install-deps.sh)" >&2

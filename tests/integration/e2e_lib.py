@@ -30,6 +30,22 @@ from decimal import Decimal
 
 FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pg-fixture.sh")
 IV_MS = {"1s": 1000, "1m": 60000, "3m": 180000, "5m": 300000}
+# Slower runs (scripts/valgrind.sh sets ABIDANCE_TEST_TIME_SCALE) get longer
+# waits, deadlines and timeouts: every time limit of these helpers, and of
+# the tests that import SCALE, is multiplied by it.
+try:
+    SCALE = max(1.0, float(os.environ.get("ABIDANCE_TEST_TIME_SCALE", "1")))
+except ValueError:
+    SCALE = 1.0
+# The simulator's clock runs MARKET_SLOWDOWN times slower in a slow run: a
+# market of a few real seconds would otherwise freeze before the services
+# under valgrind are even up (they take ~5 s to start), and they could not
+# keep up with the event rate. Half the time scale: the whole market is
+# still checked, and the valgrind run stays within about an hour.
+MARKET_SLOWDOWN = max(1.0, SCALE / 2)
+# Set by scripts/valgrind.sh: every service runs under memcheck, so what
+# /proc shows of a pid (RSS, cmdline) is valgrind's, not the program's.
+UNDER_VALGRIND = os.environ.get("ABIDANCE_UNDER_VALGRIND", "") not in ("", "0")
 
 
 # ---------------------------------------------------------------- checks
@@ -67,12 +83,12 @@ def free_port():
     return port
 
 
-def http_get(url, timeout=5):
+def http_get(url, timeout=5 * SCALE):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.status, r.read().decode()
 
 
-def http_json(url, timeout=5):
+def http_json(url, timeout=5 * SCALE):
     return json.loads(http_get(url, timeout)[1])
 
 
@@ -158,7 +174,7 @@ class Proc:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout)
+                self.proc.wait(timeout * SCALE)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -201,6 +217,11 @@ class Sim(Proc):
                 raise
         raise RuntimeError("simulator keeps refusing " + path)
 
+    def frozen(self):
+        """True once every symbol's market froze (--events reached)."""
+        st = self.get("/sim/stats")
+        return bool(st.get("symbols")) and all(x["frozen"] for x in st["symbols"])
+
     def book(self, sym):
         d = self.get(f"/api/v3/depth?symbol={sym}&limit=5000")
         return d["lastUpdateId"], levels(d["bids"]), levels(d["asks"])
@@ -236,6 +257,7 @@ class Query(Proc):
         self.logs = []
 
     def start(self, timeout=20):
+        """Starts it and waits up to timeout (x SCALE) seconds for /healthz."""
         self.starts += 1
         log = os.path.join(self.logdir, f"{self.name}.{self.starts}.log")
         self.logs.append(log)
@@ -252,14 +274,14 @@ class Query(Proc):
             if not self.alive():
                 raise RuntimeError(f"{self.name} exited: " + open(log).read()[-2000:])
             try:
-                return http_get(self.base + "/healthz", timeout=1)[0] == 200
+                return http_get(self.base + "/healthz", timeout=1 * SCALE)[0] == 200
             except (OSError, urllib.error.URLError):
                 return False
-        if not wait_until(up, timeout):
+        if not wait_until(up, timeout * SCALE):
             raise RuntimeError(f"{self.name} did not answer /healthz: " + open(log).read()[-2000:])
 
     def get(self, path, timeout=5):
-        return http_json(self.base + path, timeout)
+        return http_json(self.base + path, timeout * SCALE)
 
     def metrics(self):
         return parse_metrics(http_get(self.base + "/metrics")[1])
@@ -273,6 +295,7 @@ class Ingest(Proc):
         self.health = None
 
     def start(self, timeout=10):
+        """Starts it and waits up to timeout (x SCALE) seconds for its health port."""
         self.starts += 1
         log = os.path.join(self.logdir, f"{self.name}.{self.starts}.log")
         self.logs.append(log)
@@ -291,7 +314,7 @@ class Ingest(Proc):
             if not self.alive():
                 raise RuntimeError(f"{self.name} exited: " + open(log).read()[-2000:])
             return None
-        self.health = wait_until(port, timeout, 0.02)
+        self.health = wait_until(port, timeout * SCALE, 0.02)
         if not self.health:
             raise RuntimeError(f"{self.name} did not start: " + open(log).read()[-2000:])
 
@@ -354,7 +377,8 @@ class WsClient:
         backoff = 0.1
         while not self._stop:
             try:
-                kw = dict(max_size=64 * 1024 * 1024, ping_interval=None, open_timeout=5)
+                kw = dict(max_size=64 * 1024 * 1024, ping_interval=None,
+                          open_timeout=5 * SCALE)
                 if self.slow_after is not None:
                     kw["max_queue"] = 1
                 if self.rcvbuf:
@@ -461,7 +485,7 @@ class WsClient:
 
     def stop(self):
         self._stop = True
-        self.thread.join(10)
+        self.thread.join(10 * SCALE)
 
 
 # ---------------------------------------------------------------- truth

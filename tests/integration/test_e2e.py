@@ -40,12 +40,13 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_lib import (IV_MS, Checks, Ingest, PgCluster, Query, Sim, WsClient, db_candles,  # noqa: E402
-                     kline_row, sanitizer_report, wait_until, ws_candle_row)
+from e2e_lib import (IV_MS, MARKET_SLOWDOWN, SCALE, Checks, Ingest, PgCluster,  # noqa: E402
+                     Query, Sim, WsClient, db_candles, kline_row, sanitizer_report,
+                     wait_until, ws_candle_row)
 
 SYMS = ["BTCUSDT", "ETHUSDT"]
 INTERVALS = ["1s", "1m"]
-BUDGET = 280  # seconds for the whole file
+BUDGET = 280 * SCALE  # seconds for the whole file (ABIDANCE_TEST_TIME_SCALE scales every wait)
 START = time.monotonic()
 C = Checks()
 check = C.check
@@ -53,13 +54,14 @@ check = C.check
 
 class Scenario:
     def __init__(self, args, pg, tmp, idx, name, sim_args=(), events=1200, speed=30,
-                 ingest_args=(), frozen_ok=False, allow_lost=False):
+                 ingest_args=(), frozen_ok=False, allow_lost=False, slowdown=MARKET_SLOWDOWN):
         self.args, self.pg, self.name = args, pg, name
         self.allow_lost = allow_lost
         # The simulator keeps closing the ingest's stream after the freeze
         # (--fault-close-every): the book may then be "resyncing", frozen at
         # the right id with the right levels, at any moment we look.
         self.states = ("live", "resyncing") if frozen_ok else ("live",)
+        speed = speed / slowdown  # a slow run (valgrind): the same market, longer
         self.events, self.speed = events, speed
         self.logdir = os.path.join(tmp, name)
         os.makedirs(self.logdir, exist_ok=True)
@@ -70,7 +72,8 @@ class Scenario:
         self.sim = Sim(args.sim, ["--symbols", ",".join(SYMS), "--seed", str(11 + idx),
                                   "--speed", str(speed), "--events", str(events),
                                   "--start-time", str(self.start_time),
-                                  "--ping-interval", "300ms", "--pong-timeout", "1s",
+                                  "--ping-interval", f"{int(300 * SCALE)}ms",
+                                  "--pong-timeout", f"{int(1000 * SCALE)}ms",
                                   *sim_args], os.path.join(self.logdir, "sim.log"))
         self.t0 = time.monotonic()
         self.query = Query(args.query, pg.url(self.db), self.bus, SYMS, INTERVALS, self.logdir)
@@ -89,7 +92,7 @@ class Scenario:
 
     def add_client(self, name, **kw):
         c = WsClient(self.query.ws_url, self.channels(), name=name, **kw)
-        check(c.subscribed.wait(10), f"{self.name}: {name} not subscribed")
+        check(c.subscribed.wait(10 * SCALE), f"{self.name}: {name} not subscribed")
         self.clients.append(c)
         return c
 
@@ -105,7 +108,11 @@ class Scenario:
     # -- the truth and the comparisons --
 
     def truth(self):
-        wait_until(lambda: self.freeze_in() <= -0.3, 120)
+        wait_until(lambda: self.freeze_in() <= -0.3, 120 * SCALE)
+        # A slow run (valgrind) may be behind the nominal freeze: the truth
+        # is the frozen market, so wait until the simulator says it froze.
+        if not wait_until(self.sim.frozen, 30 * SCALE, 0.1):
+            raise RuntimeError("the simulator's market never froze")
         self.want = {s: self.sim.book(s) for s in SYMS}
         self.freeze_time = self.start_time + self.events * 100
         self.sim_time = self.sim.get("/api/v3/time")["serverTime"]
@@ -162,8 +169,9 @@ class Scenario:
                 said[0] = time.monotonic()
                 print(f"   {n}: still waiting: {self.lag}", flush=True)
             return False
-        ok = wait_until(progress, 40, 0.25)
-        check(ok, f"{n}: did not catch up with the frozen market within 40 s: {self.lag}")
+        ok = wait_until(progress, 40 * SCALE, 0.25)
+        check(ok, f"{n}: did not catch up with the frozen market within {40 * SCALE:.0f} s: "
+              f"{self.lag}")
         self.catch_up_s = time.monotonic() - t
         # REST book.
         for s in SYMS:
@@ -229,7 +237,7 @@ class Scenario:
         def drained():
             m = self.ingest.metrics()
             return m.get("abidance_ingest_bus_unacked_frames") == 0 and m
-        m = wait_until(drained, 10, 0.2) or self.ingest.metrics()
+        m = wait_until(drained, 10 * SCALE, 0.2) or self.ingest.metrics()
         check(m.get("abidance_ingest_bus_connected") == 1, f"{n}: ingest bus not connected")
         check(m.get("abidance_ingest_bus_unacked_frames") == 0,
               f"{n}: {m.get('abidance_ingest_bus_unacked_frames')} frames unacknowledged")
@@ -308,13 +316,17 @@ def run(args, pg, tmp, idx, name, action=None, expect=None, extra_clients=None, 
 
 def at_fraction(sc, frac):
     """Sleeps until frac of the market's run has passed."""
-    wait_until(lambda: time.monotonic() - sc.t0 >= frac * sc.events * 0.1 / sc.speed, 60)
+    wait_until(lambda: time.monotonic() - sc.t0 >= frac * sc.events * 0.1 / sc.speed, 60 * SCALE)
 
+
+# The query's outage lasts the same market time in a slow run (x
+# MARKET_SLOWDOWN real time): bus-full needs enough candles queued while the
+# query is away to overflow its tiny retry list.
 
 def kill_query(sc):
     at_fraction(sc, 0.3)
     sc.query.kill9()
-    time.sleep(1.5)
+    time.sleep(1.5 * MARKET_SLOWDOWN)
     check(sc.freeze_in() > 1, f"{sc.name}: the market froze during the outage (too slow)")
     sc.query.start()
 
@@ -370,9 +382,9 @@ def overflows(sc):
 def stall_until_overflow(sc):
     """The slow client reads nothing until the query's queue for it overflowed
     (the kernel buffers a few MB first), then catches up."""
-    check(sc.slow.stalled.wait(10), f"{sc.name}: the slow client never stalled")
-    ok = wait_until(lambda: overflows(sc) > 0, 15, 0.25)
-    check(ok, f"{sc.name}: no overflow within 15 s of the slow client's stall")
+    check(sc.slow.stalled.wait(10 * SCALE), f"{sc.name}: the slow client never stalled")
+    ok = wait_until(lambda: overflows(sc) > 0, 15 * SCALE, 0.25)
+    check(ok, f"{sc.name}: no overflow within {15 * SCALE:.0f} s of the slow client's stall")
     check(sc.freeze_in() > 0.5, f"{sc.name}: the market froze before the overflow (too slow)")
     sc.slow.resume.set()
 
@@ -413,7 +425,7 @@ def expect_slow(sc):
     if not slow.closes:
         for s in SYMS:
             lid, bids, asks = sc.want[s]
-            ok = wait_until(lambda: slow.view()[1].get(s) == lid, 15, 0.2)
+            ok = wait_until(lambda: slow.view()[1].get(s) == lid, 15 * SCALE, 0.2)
             b = slow.view()[0].get(s, [{}, {}])
             check(ok and b[0] == bids and b[1] == asks,
                   f"{n}: slow client {s} book differs from the sim after catching up")

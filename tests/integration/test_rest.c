@@ -1761,11 +1761,30 @@ Test(rest, api_token_guards_every_route_but_the_probes, .timeout = 120)
     size_t n = fread(cmdline, 1, sizeof(cmdline) - 1, f);
     fclose(f);
     cmdline[n] = '\0';
+    /* Under scripts/valgrind.sh the pid is valgrind running the real binary:
+     * /proc shows valgrind's own argv, which holds the launch arguments
+     * verbatim in valgrind's memory; the program only ever sees (and
+     * blanks) its private copy. No program can hide that, so there the
+     * cmdline proves nothing either way (docs/valgrind.md). Recognised by
+     * the variable valgrind.sh exports AND argv[0] being valgrind's. */
+    const char *argv0 = strrchr(cmdline, '/') ? strrchr(cmdline, '/') + 1 : cmdline;
+    bool under_valgrind =
+        getenv("ABIDANCE_UNDER_VALGRIND") &&
+        (strncmp(argv0, "valgrind", 8) == 0 || strncmp(argv0, "memcheck", 8) == 0);
     for (size_t i = 0; i < n; i++)
         if (cmdline[i] == '\0')
             cmdline[i] = ' ';
-    cr_assert_null(strstr(cmdline, TOKEN), "cmdline: %s", cmdline);
-    cr_assert_not_null(strstr(cmdline, "--api-token=****"), "cmdline: %s", cmdline);
+    if (!under_valgrind) {
+        cr_assert_null(strstr(cmdline, TOKEN), "cmdline: %s", cmdline);
+        cr_assert_not_null(strstr(cmdline, "--api-token=****"), "cmdline: %s", cmdline);
+    } else {
+        cr_assert_not_null(strstr(cmdline, "abidance-query"), "cmdline: %s", cmdline);
+        /* (stderr: a cr_log_warn makes Criterion exit 1) */
+        fprintf(stderr,
+                "valgrind: /proc/%d/cmdline is valgrind's copy of the launch arguments: "
+                "the check that the token was blanked there is NOT made in this run\n",
+                (int)s.pid);
+    }
 
     cr_assert_eq(server_stop(&s), 0);
     /* nothing logged it, even at debug level */
