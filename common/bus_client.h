@@ -6,10 +6,14 @@
  * Threads. The client runs one thread of its own (the "bus thread", started
  * by ab_bus_client_start) with a poll() loop on the socket and an eventfd.
  * Any thread may call the publish functions, ab_bus_client_stats and
- * ab_bus_client_wait_acked: they take the client's mutex, queue the frame
- * and wake the bus thread; they never block on the socket. The event
- * callback runs on the bus thread: keep it short; it may call publish and
- * stats, never ab_bus_client_free.
+ * ab_bus_client_wait_acked. Publishing takes the client's mutex and queues
+ * the frame; then, when the connection is ready, no other thread is
+ * writing and no publisher wrote in the last 0.5 ms (the first frame of a
+ * burst), the publishing thread writes the queued frames to the socket
+ * itself (non-blocking), otherwise it wakes the bus thread, which writes
+ * everything queued (one sendmsg() for up to 64 frames). Publishing never blocks on the socket
+ * and never waits for a writer. The event callback runs on the bus thread:
+ * keep it short; it may call publish and stats, never ab_bus_client_free.
  *
  * Delivery. Each accepted frame gets the next seq (1, 2, 3, ... for this
  * client instance) and stays in the unacknowledged buffer until an ack (or

@@ -159,7 +159,8 @@ static bool wire_ack(const struct ab_bus_server *srv, uint64_t *out)
     return true;
 }
 
-void ab_bus_server_done(struct ab_bus_server *srv, const uint64_t *tokens, size_t n)
+/* Marks tokens done; returns true when the acknowledgeable seq moved. */
+static bool mark_done(struct ab_bus_server *srv, const uint64_t *tokens, size_t n)
 {
     bool moved;
     pthread_mutex_lock(&srv->mu);
@@ -173,7 +174,12 @@ void ab_bus_server_done(struct ab_bus_server *srv, const uint64_t *tokens, size_
     }
     moved = advance(srv);
     pthread_mutex_unlock(&srv->mu);
-    if (moved)
+    return moved;
+}
+
+void ab_bus_server_done(struct ab_bus_server *srv, const uint64_t *tokens, size_t n)
+{
+    if (mark_done(srv, tokens, n))
         wake(srv);
 }
 
@@ -579,8 +585,11 @@ static void deliver(struct ab_bus_server *srv, struct conn *c, struct ab_bus_msg
 
     struct ab_bus_delivery dv = {
         .token = token, .instance_id = c->instance, .resent = (m->flags & AB_BUS_F_RESENT) != 0};
+    /* Done on the spot: no wake-up. The bus thread is the one that would be
+     * woken, and its next turn queues the ack anyway. Waking itself cost an
+     * eventfd write, a read and an extra poll turn per book frame. */
     if (srv->on_msg(srv->arg, m, &dv) == AB_BUS_DONE)
-        ab_bus_server_done(srv, &token, 1);
+        mark_done(srv, &token, 1);
 }
 
 static bool window_full(struct ab_bus_server *srv)
@@ -661,6 +670,10 @@ static void conn_read(struct ab_bus_server *srv, int ci)
         c->rpos = 0;
         c->rlen = (size_t)n;
         if (!conn_process(srv, ci))
+            return;
+        /* A short read drained the socket: spare the recv() that would only
+         * say EAGAIN (poll is level-triggered; anything newer wakes it). */
+        if ((size_t)n < RBUF_SIZE)
             return;
     }
 }
