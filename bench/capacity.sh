@@ -75,15 +75,11 @@ case $nsym in '' | *[!0-9]*) echo "capacity: SYMBOLS must be a number" >&2; exit
 [ "$secs" -ge 60 ] || { echo "capacity: SECONDS must be >= 60 (two 30 s windows)" >&2; exit 2; }
 
 work=$(mktemp -d /tmp/abidance-capacity.XXXXXX)
-pids=
+who=capacity
+. "$(dirname "$0")/lib.sh"
 ok=0
 cleanup() {
-    for p in $pids; do
-        kill "$p" 2>/dev/null || true
-    done
-    for p in $pids; do
-        wait "$p" 2>/dev/null || true
-    done
+    stop_all
     if [ $ok = 1 ] && [ -z "${CAP_KEEP:-}" ]; then
         rm -rf "$work"
     else
@@ -92,25 +88,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() {
-    $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# wait_for DESC SECONDS PID CMD...: polls CMD every 0.2 s while PID lives.
-wait_for() {
-    what=$1 limit=$(($2 * 5)) pid=$3
-    shift 3
-    i=0
-    until "$@" >/dev/null 2>&1; do
-        i=$((i + 1))
-        if ! kill -0 "$pid" 2>/dev/null || [ $i -gt $limit ]; then
-            echo "capacity: $what did not come up" >&2
-            exit 1
-        fi
-        sleep 0.2
-    done
-}
 
 symbols=$($py -c "print(','.join('C%04dUSDT' % i for i in range($nsym)))")
 

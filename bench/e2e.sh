@@ -47,15 +47,11 @@ case $nsym in '' | *[!0-9]*) echo "e2e: SYMBOLS must be a number" >&2; exit 2 ;;
 [ "$nsym" -ge 1 ] || { echo "e2e: SYMBOLS must be >= 1" >&2; exit 2; }
 
 work=$(mktemp -d /tmp/abidance-e2e.XXXXXX)
-pids=
+who=e2e
+. "$(dirname "$0")/lib.sh"
 ok=0
 cleanup() {
-    for p in $pids; do
-        kill "$p" 2>/dev/null || true
-    done
-    for p in $pids; do
-        wait "$p" 2>/dev/null || true
-    done
+    stop_all
     if [ $ok = 1 ] && [ -z "${E2E_KEEP:-}" ]; then
         rm -rf "$work"
     else
@@ -64,36 +60,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# stop_pid PID: SIGTERM to one process we started, wait for it, forget it.
-stop_pid() {
-    kill "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-    rest=
-    for p in $pids; do
-        [ "$p" = "$1" ] || rest="$rest $p"
-    done
-    pids=$rest
-}
-
-free_port() {
-    $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# wait_for DESC SECONDS PID CMD...: polls CMD every 0.1 s while PID lives.
-wait_for() {
-    what=$1 limit=$(($2 * 10)) pid=$3
-    shift 3
-    i=0
-    until "$@" >/dev/null 2>&1; do
-        i=$((i + 1))
-        if ! kill -0 "$pid" 2>/dev/null || [ $i -gt $limit ]; then
-            echo "e2e: $what did not come up" >&2
-            exit 1
-        fi
-        sleep 0.1
-    done
-}
 
 symbols=$($py -c "import sys; print(','.join('E%04dUSDT' % i for i in range(1, $nsym + 1)))")
 speed=$($py -c "print(100 / $nsym)")

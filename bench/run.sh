@@ -62,25 +62,16 @@ work=$(mktemp -d /tmp/abidance-bench.XXXXXX)
 chmod 755 "$work"
 results=$work/results.txt
 : >"$results"
-pids=
+who=bench
+. "$root/bench/lib.sh"
 cleanup() {
-    for p in $pids; do
-        kill "$p" 2>/dev/null || true
-    done
-    for p in $pids; do
-        wait "$p" 2>/dev/null || true
-    done
+    stop_all
     sh "$root/tests/integration/pg-fixture.sh" stop "$work/pg" >/dev/null 2>&1 || true
     sh "$root/tests/integration/pg-fixture.sh" stop "$work/pg-durable" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 url=$(sh tests/integration/pg-fixture.sh start "$work/pg" 55439)
-
-# A free TCP port on 127.0.0.1.
-free_port() {
-    $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # wait_line FILE TEXT: waits up to 120 s for TEXT in FILE.
 wait_line() {
@@ -94,17 +85,6 @@ wait_line() {
         fi
         sleep 0.1
     done
-}
-
-# stop_pid PID: stops one process we started and forgets it.
-stop_pid() {
-    kill "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-    rest=
-    for p in $pids; do
-        [ "$p" = "$1" ] || rest="$rest $p"
-    done
-    pids=$rest
 }
 
 # run NAME CMD...: runs a benchmark, shows its output, keeps its RESULT lines.
