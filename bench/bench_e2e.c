@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "bench_util.h"
+#include "bench_ws.h"
 
 #define RX_CAP            (8u * 1024 * 1024) /* a whole book snapshot fits */
 #define CHANNELS_PER_CONN 100                /* abidance-query's default --ws-max-channels */
@@ -124,23 +125,16 @@ static void send_all(struct conn *c, const void *buf, size_t len)
 static void send_frame(struct conn *c, int opcode, const char *payload, size_t len)
 {
     unsigned char *buf = malloc(len + 16);
-    size_t h = 0;
+    size_t n;
 
     if (buf == NULL) {
         bench_die("bench_e2e: out of memory");
     }
-    buf[h++] = (unsigned char)(0x80 | opcode);
-    if (len < 126) {
-        buf[h++] = (unsigned char)(0x80 | len);
-    } else {
-        buf[h++] = 0x80 | 126;
-        buf[h++] = (unsigned char)(len >> 8);
-        buf[h++] = (unsigned char)len;
+    n = bench_ws_client_frame(buf, len + 16, opcode, payload, len);
+    if (n == 0) {
+        bench_die("bench_e2e: client frame of %zu bytes", len);
     }
-    memset(buf + h, 0, 4);
-    h += 4;
-    memcpy(buf + h, payload, len);
-    send_all(c, buf, h + len);
+    send_all(c, buf, n);
     free(buf);
 }
 
@@ -198,34 +192,20 @@ static void parse_frames(struct conn *c, int64_t now)
 
     for (;;) {
         unsigned char *f = c->rx + pos;
-        size_t avail = c->rx_len - pos, h = 2;
+        size_t avail = c->rx_len - pos, h;
+        struct bench_ws_frame fr;
         uint64_t len;
-        int opcode;
+        int opcode, got = bench_ws_frame_header(f, avail, &fr);
 
-        if (avail < 2) {
+        if (got == 0) {
             break;
         }
-        opcode = f[0] & 0x0f;
-        len = f[1] & 0x7f;
-        if (len == 126) {
-            if (avail < 4) {
-                break;
-            }
-            len = ((uint64_t)f[2] << 8) | f[3];
-            h = 4;
-        } else if (len == 127) {
-            if (avail < 10) {
-                break;
-            }
-            len = 0;
-            for (int i = 0; i < 8; i++) {
-                len = (len << 8) | f[2 + i];
-            }
-            h = 10;
-        }
-        if (f[1] & 0x80) {
+        if (got < 0) {
             bench_die("bench_e2e: masked server frame");
         }
+        opcode = fr.opcode;
+        len = fr.len;
+        h = fr.hdr;
         if (len > RX_CAP - 16) {
             bench_die("bench_e2e: frame of %llu bytes", (unsigned long long)len);
         }
@@ -233,7 +213,7 @@ static void parse_frames(struct conn *c, int64_t now)
             break;
         }
         /* Only whole (FIN) text frames matter: deltas are small, never fragmented. */
-        if (opcode == 1 && (f[0] & 0x80)) {
+        if (opcode == 1 && fr.fin) {
             on_text(f + h, (size_t)len, now);
         } else if (opcode == 9) {
             send_frame(c, 0xA, (const char *)f + h, (size_t)len);

@@ -34,6 +34,7 @@
 
 #include "bench_shm.h"
 #include "bench_util.h"
+#include "bench_ws.h"
 
 #define RX_CAP        (64 * 1024)
 #define MAX_INFLIGHT  64
@@ -84,27 +85,15 @@ static void send_all(struct conn *c, const void *buf, size_t len)
     }
 }
 
-/* Sends one masked client frame (mask 0: XOR with zero leaves the payload as is). */
+/* Sends one masked client frame (small ones only: pongs, subscriptions). */
 static void send_frame(struct conn *c, int opcode, const char *payload, size_t len)
 {
     unsigned char buf[512];
-    size_t h = 0;
+    size_t n = bench_ws_client_frame(buf, sizeof buf, opcode, payload, len);
 
-    if (len > sizeof buf - 8) {
-        return;
+    if (n > 0) {
+        send_all(c, buf, n);
     }
-    buf[h++] = (unsigned char)(0x80 | opcode);
-    if (len < 126) {
-        buf[h++] = (unsigned char)(0x80 | len);
-    } else {
-        buf[h++] = 0x80 | 126;
-        buf[h++] = (unsigned char)(len >> 8);
-        buf[h++] = (unsigned char)len;
-    }
-    memset(buf + h, 0, 4);
-    h += 4;
-    memcpy(buf + h, payload, len);
-    send_all(c, buf, h + len);
 }
 
 static void start_connect(struct conn *c)
@@ -184,41 +173,27 @@ static void parse_frames(struct conn *c, int64_t now)
 
     for (;;) {
         unsigned char *f = c->rx + pos;
-        size_t avail = c->rx_len - pos, h = 2;
+        size_t avail = c->rx_len - pos, h;
+        struct bench_ws_frame fr;
         uint64_t len;
-        int opcode;
+        int opcode, got = bench_ws_frame_header(f, avail, &fr);
 
-        if (avail < 2) {
+        if (got == 0) {
             break;
         }
-        opcode = f[0] & 0x0f;
-        len = f[1] & 0x7f;
-        if (len == 126) {
-            if (avail < 4) {
-                break;
-            }
-            len = ((uint64_t)f[2] << 8) | f[3];
-            h = 4;
-        } else if (len == 127) {
-            if (avail < 10) {
-                break;
-            }
-            len = 0;
-            for (int i = 0; i < 8; i++) {
-                len = (len << 8) | f[2 + i];
-            }
-            h = 10;
-        }
-        if (f[1] & 0x80) {
+        if (got < 0) {
             bench_die("bench_wsclient: masked server frame");
         }
+        opcode = fr.opcode;
+        len = fr.len;
+        h = fr.hdr;
         if (len > RX_CAP - 16) {
             bench_die("bench_wsclient: frame of %llu bytes", (unsigned long long)len);
         }
         if (avail < h + len) {
             break;
         }
-        if (opcode == 1 && (f[0] & 0x80)) {
+        if (opcode == 1 && fr.fin) {
             on_text(c, f + h, (size_t)len, now);
         } else if (opcode == 9) {
             send_frame(c, 0xA, (const char *)f + h, (size_t)len);
