@@ -43,24 +43,12 @@
 #include "common/interval.h"
 #include "common/log.h"
 #include "common/model.h"
+#include "testlib.h"
 
 #define MIN_MS 60000LL
 #define T0     1699999980000LL /* a minute boundary */
 
 /* ---- small helpers ---- */
-
-static const char *db_url(void)
-{
-    const char *url = getenv("DATABASE_URL");
-    cr_assert(url && *url, "DATABASE_URL is not set (run through ctest: fixture pg)");
-    return url;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 static int64_t mono_ms(void)
 {
@@ -74,32 +62,6 @@ static int64_t wall_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static const char *query_bin(void)
-{
-    static char path[4096];
-#ifdef AB_QUERY_BIN
-    snprintf(path, sizeof(path), "%s", AB_QUERY_BIN);
-#else
-    char self[4000];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    cr_assert(n > 0);
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    cr_assert_not_null(slash);
-    *slash = '\0';
-    snprintf(path, sizeof(path), "%s/../../services/query/abidance-query", self);
-#endif
-    cr_assert(access(path, X_OK) == 0, "abidance-query not found at %s (build it first)", path);
-    return path;
-}
-
-static int parse_port(const char *s)
-{
-    char *end = NULL;
-    long v = strtol(s, &end, 10);
-    return end != s && v > 0 && v < 65536 ? (int)v : 0;
 }
 
 /* A private directory for the bus socket (short path: sun_path is 108 bytes). */

@@ -38,6 +38,7 @@
 #include "reply.h"
 #include "store.h"
 #include "ws.h"
+#include "testlib.h"
 
 #define KLINES_FILE \
     AB_SHARED_DATA "/binance/python-binance-c22c7de/klines_30m_2019-04-11_to_2019-04-21.json"
@@ -50,52 +51,11 @@
 
 /* ---- small helpers ---- */
 
-static const char *db_url(void)
-{
-    const char *url = getenv("DATABASE_URL");
-    cr_assert(url && *url, "DATABASE_URL is not set (run through ctest: fixture pg)");
-    return url;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static int64_t now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The abidance-query binary: AB_QUERY_BIN from rest.cmake when included,
- * else its place in the same build tree as this test. */
-static const char *query_bin(void)
-{
-    static char path[4096];
-#ifdef AB_QUERY_BIN
-    snprintf(path, sizeof(path), "%s", AB_QUERY_BIN);
-#else
-    char self[4000];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    cr_assert(n > 0);
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    cr_assert_not_null(slash);
-    *slash = '\0';
-    snprintf(path, sizeof(path), "%s/../../services/query/abidance-query", self);
-#endif
-    cr_assert(access(path, X_OK) == 0, "abidance-query not found at %s (build it first)", path);
-    return path;
-}
-
-static int parse_port(const char *s)
-{
-    char *end = NULL;
-    long v = strtol(s, &end, 10);
-    return end != s && v > 0 && v < 65536 ? (int)v : 0;
 }
 
 /* ---- the server under test ---- */

@@ -24,24 +24,9 @@
 #include "pgmigrate.h"
 #include "pgsql.h"
 #include "store.h"
+#include "testlib.h"
 
 /* ---- helpers ---- */
-
-static const char *db_url(void)
-{
-    const char *url = getenv("DATABASE_URL");
-
-    cr_assert(url != NULL && url[0] != '\0',
-              "DATABASE_URL is not set (run through ctest: fixture pg)");
-    return url;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
 
 static PGconn *raw_connect(const char *url)
 {

@@ -27,6 +27,7 @@
 #include "live.h"
 #include "ws.h"
 #include "ws_request.h"
+#include "testlib.h"
 
 #define MIN 60000LL
 #define T0  1700000040000LL
@@ -48,12 +49,6 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 /* Reads more bytes into c->buf within timeout. Returns false on timeout or EOF. */
