@@ -458,6 +458,18 @@ static struct ws_stats stats(void)
     return st;
 }
 
+/* The server's counters once messages_sent reached at least min (up to 10 s):
+ * the server thread counts a message after its write returns, so a client
+ * can have read it a moment before the counter moves. */
+static struct ws_stats stats_after_sent(uint64_t min)
+{
+    struct ws_stats st = stats();
+    for (int64_t deadline = now_ms() + 10000; st.messages_sent < min && now_ms() < deadline;
+         st = stats())
+        sleep_ms(1);
+    return st;
+}
+
 /* ---- tests ---- */
 
 Test(ws, subscribe_ack_snapshots_then_updates, .init = start, .fini = stop)
@@ -544,7 +556,7 @@ Test(ws, subscribe_ack_snapshots_then_updates, .init = start, .fini = stop)
     j = expect(&c, "pong");
     cr_assert_str_eq(jstr(j, "id"), "p");
     json_decref(j);
-    struct ws_stats st = stats();
+    struct ws_stats st = stats_after_sent(10);
     cr_assert_eq(st.connections, 1);
     cr_assert_eq(st.subscriptions, 2);
     cr_assert_geq(st.messages_sent, 10);
@@ -948,7 +960,7 @@ Test(ws, a_reader_behind_gets_every_frame_in_order_coalesced, .init = NULL, .fin
         json_decref(j);
     }
     cr_assert_eq(last, 1000 + (uint64_t)N);
-    struct ws_stats s1 = stats();
+    struct ws_stats s1 = stats_after_sent(s0.messages_sent + 2 * (uint64_t)N);
     cr_assert_eq(s1.book_resnapshots, 0);
     cr_assert_eq(s1.closes_slow, 0);
     uint64_t frames = s1.messages_sent - s0.messages_sent;
