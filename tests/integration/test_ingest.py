@@ -610,9 +610,10 @@ def check_backfill(args, tmp):
         time.sleep(5 * MARKET_SLOWDOWN)
         # A 2-minute grace (200 ms real) keeps later closes on the stream
         # (x SCALE: an ingest under valgrind reads its stream late).
+        grace_m = int(2 * SCALE)
         ing = Ingest(args.ingest, sim, ["--symbols", ",".join(SYMS), "--intervals", "1m",
                                         "--backfill", "2h",
-                                        "--close-grace", f"{int(2 * SCALE)}m"], tmp, name)
+                                        "--close-grace", f"{grace_m}m"], tmp, name)
         started = re.compile(r"backfill started symbol=(\w+) interval=1m from=(-?\d+) "
                              r"to=(-?\d+) candles=(\d+)")
         finished = re.compile(r"backfill finished candles=(\d+) series=(\d+) secs=")
@@ -633,8 +634,9 @@ def check_backfill(args, tmp):
         for sym, m in starts.items():
             frm, to, n = int(m.group(2)), int(m.group(3)), int(m.group(4))
             total += n
-            # Two hours back from the ingest's start, one candle per minute.
-            check(110 <= n <= 121 and n == (to - frm) // 60000 + 1,
+            # Two hours back from the ingest's start, one candle per minute,
+            # less the close grace (newer candles close on the stream).
+            check(110 - (grace_m - 2) <= n <= 121 and n == (to - frm) // 60000 + 1,
                   f"{name}: {sym} candles={n} from={frm} to={to}")
             check(frm < start_time < to, f"{name}: {sym} range {frm}..{to} spans the sim start")
         fm = finished.search(err)
