@@ -60,16 +60,14 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "common/symidx.h"
 
-#define COMP           "bus"
-#define RBUF_SIZE      4096          /* the server only sends small control frames */
-#define BATCH_FRAMES   64            /* frames gathered into one sendmsg() (<= IOV_MAX) */
-#define BATCH_BYTES    (256u * 1024) /* bytes gathered per sendmsg (a larger frame goes alone) */
-#define DIRECT_GAP_NS  (500 * 1000L) /* a publisher writes itself at most once per 500 us */
-#define PATH_CAP       sizeof(((struct sockaddr_un *)0)->sun_path)
-#define SYM_HASH_SLOTS (2 * AB_BUS_CLIENT_SYMBOLS_MAX) /* a power of two, at most half full */
-_Static_assert((SYM_HASH_SLOTS & (SYM_HASH_SLOTS - 1)) == 0 && AB_BUS_CLIENT_SYMBOLS_MAX < 65535,
-               "sym_hash: power-of-two slots, uint16_t entries");
+#define COMP          "bus"
+#define RBUF_SIZE     4096          /* the server only sends small control frames */
+#define BATCH_FRAMES  64            /* frames gathered into one sendmsg() (<= IOV_MAX) */
+#define BATCH_BYTES   (256u * 1024) /* bytes gathered per sendmsg (a larger frame goes alone) */
+#define DIRECT_GAP_NS (500 * 1000L) /* a publisher writes itself at most once per 500 us */
+#define PATH_CAP      sizeof(((struct sockaddr_un *)0)->sun_path)
 
 struct node {
     struct node *next;
@@ -114,9 +112,9 @@ struct ab_bus_client {
     struct node *head, *tail;
     struct symslot *syms; /* AB_BUS_CLIENT_SYMBOLS_MAX slots */
     size_t n_syms;
-    uint16_t *sym_hash;     /* SYM_HASH_SLOTS: index + 1 into syms, 0 = empty */
-    bool full;              /* inside a "buffer full" episode (for logging) */
-    uint64_t full_rejected; /* rejections in the current episode */
+    struct ab_symidx sym_idx; /* symbol -> index into syms */
+    bool full;                /* inside a "buffer full" episode (for logging) */
+    uint64_t full_rejected;   /* rejections in the current episode */
     struct ab_bus_client_stats st;
 
     /* The connection and the write side: changed only under wmu (the bus
@@ -179,37 +177,21 @@ static void emit(struct ab_bus_client *cl, const struct ab_bus_client_event *ev)
 /* ---- symbols (under mu) ------------------------------------------------- */
 
 /*
- * Symbol lookup is on every book frame published. A linear strcmp scan over
+ * Symbol lookup is on every book frame published: a linear strcmp scan over
  * 1500 symbols cost about 6% of the ingest's CPU at 15,000 frames/s (perf,
- * bench/capacity.sh); this open-addressing table (FNV-1a, linear probing,
- * never more than half full) makes it one or two probes.
+ * bench/capacity.sh), the hash index one or two probes.
  */
-static size_t sym_hash_slot(const char *sym)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = sym; *p; p++) {
-        h ^= (unsigned char)*p;
-        h *= 1099511628211ull;
-    }
-    return (size_t)h & (SYM_HASH_SLOTS - 1);
-}
-
 static struct symslot *sym_find(struct ab_bus_client *cl, const char *sym, bool create,
                                 bool need_if_new)
 {
-    size_t h = sym_hash_slot(sym);
-    while (cl->sym_hash[h]) {
-        struct symslot *s = &cl->syms[cl->sym_hash[h] - 1];
-        if (strcmp(s->symbol, sym) == 0)
-            return s;
-        h = (h + 1) & (SYM_HASH_SLOTS - 1);
-    }
-    if (!create || cl->n_syms >= AB_BUS_CLIENT_SYMBOLS_MAX)
-        return NULL;
+    size_t at;
+    if (ab_symidx_get(&cl->sym_idx, sym, &at) == 0)
+        return &cl->syms[at];
+    if (!create || ab_symidx_put(&cl->sym_idx, sym, cl->n_syms) < 0)
+        return NULL; /* the cap (AB_BUS_CLIENT_SYMBOLS_MAX), or not a symbol */
     struct symslot *s = &cl->syms[cl->n_syms++];
     snprintf(s->symbol, sizeof(s->symbol), "%s", sym);
     s->need_snapshot = need_if_new;
-    cl->sym_hash[h] = (uint16_t)cl->n_syms;
     return s;
 }
 
@@ -276,8 +258,7 @@ int ab_bus_client_new(const struct ab_bus_client_config *cfg, struct ab_bus_clie
     pthread_mutex_init(&cl->wmu, NULL);
 
     cl->syms = calloc(AB_BUS_CLIENT_SYMBOLS_MAX, sizeof(*cl->syms));
-    cl->sym_hash = calloc(SYM_HASH_SLOTS, sizeof(*cl->sym_hash));
-    if (!cl->syms || !cl->sym_hash) {
+    if (!cl->syms || ab_symidx_init(&cl->sym_idx, AB_BUS_CLIENT_SYMBOLS_MAX) < 0) {
         rc = AB_ENOMEM;
         goto out;
     }
@@ -333,7 +314,7 @@ void ab_bus_client_free(struct ab_bus_client *cl)
     pthread_mutex_destroy(&cl->wmu);
     pthread_cond_destroy(&cl->acked_cv);
     free(cl->syms);
-    free(cl->sym_hash);
+    ab_symidx_deinit(&cl->sym_idx);
     free(cl);
 }
 

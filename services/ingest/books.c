@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "symidx.h"
+#include "common/symidx.h"
 
 struct book_slot {
     struct ab_book *book;
@@ -21,7 +21,7 @@ struct books {
     size_t n;
     int64_t retry_ms;
     struct book_slot *slots;
-    struct symidx idx; /* symbol -> slot (books_find is on every depth event) */
+    struct ab_symidx idx; /* symbol -> slot (books_find is on every depth event) */
 };
 
 int books_new(const char (*symbols)[AB_SYMBOL_MAX], size_t n, const struct ab_book_limits *lim,
@@ -40,11 +40,11 @@ int books_new(const char (*symbols)[AB_SYMBOL_MAX], size_t n, const struct ab_bo
     }
     b->n = n;
     b->retry_ms = retry_ms;
-    int rc = symidx_init(&b->idx, n);
+    int rc = ab_symidx_init(&b->idx, n);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         rc = ab_book_new(symbols[i], lim, &b->slots[i].book);
         if (rc == 0)
-            rc = symidx_put(&b->idx, symbols[i], i);
+            rc = ab_symidx_put(&b->idx, symbols[i], i);
     }
     if (rc < 0) {
         books_free(b);
@@ -60,7 +60,7 @@ void books_free(struct books *b)
         return;
     for (size_t i = 0; i < b->n; i++)
         ab_book_free(b->slots[i].book);
-    symidx_deinit(&b->idx);
+    ab_symidx_deinit(&b->idx);
     free(b->slots);
     free(b);
 }
@@ -72,7 +72,7 @@ size_t books_count(const struct books *b)
 
 int books_find(const struct books *b, const char *symbol, size_t *idx)
 {
-    return symidx_get(&b->idx, symbol, idx);
+    return ab_symidx_get(&b->idx, symbol, idx);
 }
 
 static void set_state(struct book_slot *s, enum pub_book_state st, struct books_effect *eff)

@@ -13,7 +13,7 @@
 #include "common/interval.h"
 #include "common/log.h"
 #include "policy.h"
-#include "symidx.h"
+#include "common/symidx.h"
 
 #define LOG_EVERY_MS 5000
 
@@ -46,7 +46,7 @@ struct bus_sink {
     /* Per symbol, loop thread only. */
     struct sym_state *syms;
     size_t n_syms, cap_syms;
-    struct symidx sym_idx; /* symbol -> index into syms (a lookup per published frame) */
+    struct ab_symidx sym_idx; /* symbol -> index into syms (a lookup per published frame) */
 
     /* Set by the bus thread, taken by the tick. */
     pthread_mutex_t lock;
@@ -90,7 +90,7 @@ static int sink_alloc(size_t retry_max, const struct bus_sink_hooks *hooks, stru
     if (!s)
         return AB_ENOMEM;
     s->ev_syms = calloc(AB_BUS_CLIENT_SYMBOLS_MAX, sizeof(*s->ev_syms));
-    if (!s->ev_syms || symidx_init(&s->sym_idx, AB_BUS_CLIENT_SYMBOLS_MAX) < 0) {
+    if (!s->ev_syms || ab_symidx_init(&s->sym_idx, AB_BUS_CLIENT_SYMBOLS_MAX) < 0) {
         free(s->ev_syms);
         free(s);
         return AB_ENOMEM;
@@ -165,7 +165,7 @@ void bus_sink_free(struct bus_sink *s, int wait_ms)
     pthread_mutex_destroy(&s->lock);
     free(s->q);
     free(s->syms);
-    symidx_deinit(&s->sym_idx);
+    ab_symidx_deinit(&s->sym_idx);
     free(s->ev_syms);
     free(s);
 }
@@ -175,7 +175,7 @@ void bus_sink_free(struct bus_sink *s, int wait_ms)
 static struct sym_state *sym_get(struct bus_sink *s, const char *symbol)
 {
     size_t at;
-    if (symidx_get(&s->sym_idx, symbol, &at) == 0)
+    if (ab_symidx_get(&s->sym_idx, symbol, &at) == 0)
         return &s->syms[at];
     if (s->n_syms >= AB_BUS_CLIENT_SYMBOLS_MAX)
         return NULL;
@@ -190,7 +190,7 @@ static struct sym_state *sym_get(struct bus_sink *s, const char *symbol)
         s->syms = p;
         s->cap_syms = cap;
     }
-    if (symidx_put(&s->sym_idx, symbol, s->n_syms) < 0)
+    if (ab_symidx_put(&s->sym_idx, symbol, s->n_syms) < 0)
         return NULL;
     struct sym_state *y = &s->syms[s->n_syms++];
     memset(y, 0, sizeof(*y));

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "symidx.h"
+#include "common/symidx.h"
 
 struct ring_entry {
     int64_t open_time;
@@ -34,7 +34,7 @@ struct candle_tracker {
     size_t n_symbols, n_intervals, n_series;
     int iv_slot[AB_I_COUNT]; /* interval -> index, -1 when not followed */
     struct series *s;
-    struct symidx idx; /* symbol -> symbol index (a lookup on every kline event) */
+    struct ab_symidx idx; /* symbol -> symbol index (a lookup on every kline event) */
     struct candle_tracker_stats st;
 };
 
@@ -98,14 +98,14 @@ int candle_tracker_new(const char (*symbols)[AB_SYMBOL_MAX], size_t n_symbols,
         free(t);
         return AB_ENOMEM;
     }
-    int rc = symidx_init(&t->idx, n_symbols);
+    int rc = ab_symidx_init(&t->idx, n_symbols);
     if (rc < 0) {
         candle_tracker_free(t);
         return rc;
     }
     for (size_t i = 0; i < n_symbols; i++) {
         size_t len = strnlen(symbols[i], AB_SYMBOL_MAX);
-        if (!ab_symbol_valid(symbols[i], len) || symidx_put(&t->idx, symbols[i], i) < 0) {
+        if (!ab_symbol_valid(symbols[i], len) || ab_symidx_put(&t->idx, symbols[i], i) < 0) {
             candle_tracker_free(t);
             return AB_EINVAL;
         }
@@ -128,7 +128,7 @@ void candle_tracker_free(struct candle_tracker *t)
         return;
     for (size_t i = 0; t->s && i < t->n_series; i++)
         free(t->s[i].ahead);
-    symidx_deinit(&t->idx);
+    ab_symidx_deinit(&t->idx);
     free(t->s);
     free(t);
 }
@@ -144,7 +144,7 @@ int candle_tracker_find(const struct candle_tracker *t, const char *symbol, enum
     if ((int)iv < 0 || iv >= AB_I_COUNT || t->iv_slot[iv] < 0)
         return AB_ENOTFOUND;
     size_t i;
-    if (symidx_get(&t->idx, symbol, &i) < 0)
+    if (ab_symidx_get(&t->idx, symbol, &i) < 0)
         return AB_ENOTFOUND;
     *series = i * t->n_intervals + (size_t)t->iv_slot[iv];
     return 0;

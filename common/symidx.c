@@ -1,4 +1,4 @@
-#include "symidx.h"
+#include "common/symidx.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +15,10 @@ static uint64_t hash(const char *s, size_t len)
     return h;
 }
 
-int symidx_init(struct symidx *x, size_t max)
+int ab_symidx_init(struct ab_symidx *x, size_t max)
 {
     memset(x, 0, sizeof(*x));
-    if (max == 0 || max > SYMIDX_MAX)
+    if (max == 0 || max > AB_SYMIDX_MAX)
         return AB_EINVAL;
     size_t cap = 16;
     while (cap < 2 * max)
@@ -31,32 +31,32 @@ int symidx_init(struct symidx *x, size_t max)
     return 0;
 }
 
-void symidx_deinit(struct symidx *x)
+void ab_symidx_deinit(struct ab_symidx *x)
 {
     free(x->slots);
     memset(x, 0, sizeof(*x));
 }
 
 /* The slot holding symbol, or the empty slot where it would go. */
-static struct symidx_slot *probe(const struct symidx *x, const char *symbol, size_t len)
+static struct ab_symidx_slot *probe(const struct ab_symidx *x, const char *symbol, size_t len)
 {
     size_t i = (size_t)hash(symbol, len) & x->mask;
     for (;;) {
-        struct symidx_slot *s = &x->slots[i];
+        struct ab_symidx_slot *s = &x->slots[i];
         if (!s->symbol[0] || (memcmp(s->symbol, symbol, len) == 0 && s->symbol[len] == '\0'))
             return s;
         i = (i + 1) & x->mask; /* at most half full: an empty slot always comes */
     }
 }
 
-int symidx_put(struct symidx *x, const char *symbol, size_t idx)
+int ab_symidx_put(struct ab_symidx *x, const char *symbol, size_t idx)
 {
     if (!x->slots || !symbol)
         return AB_EINVAL;
     size_t len = strnlen(symbol, AB_SYMBOL_MAX);
     if (len == 0 || len >= AB_SYMBOL_MAX || idx > UINT32_MAX)
         return AB_EINVAL;
-    struct symidx_slot *s = probe(x, symbol, len);
+    struct ab_symidx_slot *s = probe(x, symbol, len);
     if (s->symbol[0])
         return AB_EINVAL;
     if (x->n >= x->max)
@@ -68,14 +68,14 @@ int symidx_put(struct symidx *x, const char *symbol, size_t idx)
     return 0;
 }
 
-int symidx_get(const struct symidx *x, const char *symbol, size_t *idx)
+int ab_symidx_get(const struct ab_symidx *x, const char *symbol, size_t *idx)
 {
     if (!x->slots || !symbol)
         return AB_ENOTFOUND;
     size_t len = strnlen(symbol, AB_SYMBOL_MAX);
     if (len == 0 || len >= AB_SYMBOL_MAX)
         return AB_ENOTFOUND;
-    const struct symidx_slot *s = probe(x, symbol, len);
+    const struct ab_symidx_slot *s = probe(x, symbol, len);
     if (!s->symbol[0])
         return AB_ENOTFOUND;
     *idx = s->idx;
