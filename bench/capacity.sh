@@ -78,15 +78,7 @@ work=$(mktemp -d /tmp/abidance-capacity.XXXXXX)
 who=capacity
 . "$(dirname "$0")/lib.sh"
 ok=0
-cleanup() {
-    stop_all
-    if [ $ok = 1 ] && [ -z "${CAP_KEEP:-}" ]; then
-        rm -rf "$work"
-    else
-        echo "capacity: logs in $work" >&2
-    fi
-}
-trap cleanup EXIT
+trap 'cleanup_work "${CAP_KEEP:-}"' EXIT
 trap 'exit 130' INT TERM
 
 symbols=$($py -c "print(','.join('C%04dUSDT' % i for i in range($nsym)))")

@@ -50,15 +50,7 @@ work=$(mktemp -d /tmp/abidance-e2e.XXXXXX)
 who=e2e
 . "$(dirname "$0")/lib.sh"
 ok=0
-cleanup() {
-    stop_all
-    if [ $ok = 1 ] && [ -z "${E2E_KEEP:-}" ]; then
-        rm -rf "$work"
-    else
-        echo "e2e: logs in $work" >&2
-    fi
-}
-trap cleanup EXIT
+trap 'cleanup_work "${E2E_KEEP:-}"' EXIT
 trap 'exit 130' INT TERM
 
 symbols=$($py -c "import sys; print(','.join('E%04dUSDT' % i for i in range(1, $nsym + 1)))")

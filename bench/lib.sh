@@ -29,6 +29,18 @@ stop_pid() {
     pids=$rest
 }
 
+# cleanup_work KEEP: for an EXIT trap of a script with a $work directory and
+# ok=1 once it succeeded: stops everything, then removes $work, unless the
+# run failed or KEEP is non-empty (then it says where the logs are).
+cleanup_work() {
+    stop_all
+    if [ "${ok:-0}" = 1 ] && [ -z "$1" ]; then
+        rm -rf "$work"
+    else
+        echo "$who: logs in $work" >&2
+    fi
+}
+
 # free_port: a free TCP port on 127.0.0.1.
 free_port() {
     $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
